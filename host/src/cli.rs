@@ -1,0 +1,156 @@
+//! The command line: `kmv-host --pipeline FILE`, `check`, `test`.
+
+use crate::config::PipelineConfig;
+use crate::testing::{InputFormat, OutputFormat, TestOptions};
+use crate::transform::{TransformEngine, WIT_PACKAGE};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Stream Kafka records through a WebAssembly transform into Milvus or Zilliz Cloud.
+///
+/// `kmv-host --pipeline pipeline.toml` consumes the pipeline's Kafka topics in
+/// a consumer group, runs each record through the transform component named
+/// in `[transform] module`, and writes the rows in batches to the `[sink]`
+/// collection. An offset is committed only after its rows are written.
+///
+/// Try a transform on local records first:
+///   kmv-host test --pipeline pipeline.toml --input records.jsonl
+#[derive(Debug, Parser)]
+#[command(name = "kmv-host", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The pipeline to run (TOML: [source], [transform], [sink]).
+    #[arg(long, value_name = "FILE", global = false)]
+    pipeline: Option<PathBuf>,
+
+    /// Log level or filter (e.g. `debug`, `kmv_host=trace`); RUST_LOG works too.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+
+    /// Log line format: `text` for people, `json` for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a pipeline: the config, the transform module (compiled and
+    /// checked against this host's contract) and the transform's init.
+    Check(CheckArgs),
+    /// Run the pipeline's transform over records from a local file and print
+    /// the rows, the skipped and the failed records with reasons. Needs no
+    /// Kafka and no Milvus.
+    Test(TestArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The pipeline file.
+    #[arg(long, value_name = "FILE")]
+    pipeline: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    /// The pipeline file (only its [transform] table is used).
+    #[arg(long, value_name = "FILE")]
+    pipeline: PathBuf,
+    /// Records, one per line: a JSON value (the record's value), or an
+    /// envelope `{"key": ..., "value": ..., "headers": {...}}`. A line that is
+    /// not JSON is passed as raw bytes. `-` reads standard input.
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+    /// How to read each line: `auto` takes an object whose keys are only
+    /// key/value/headers/topic/partition/offset/timestamp, with `value`, as an
+    /// envelope, anything else as a value.
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
+    /// `text` for people (long vectors shortened), `json` (one object per
+    /// record, per line) for scripts.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    /// Exit with status 1 when any record failed.
+    #[arg(long)]
+    fail_on_error: bool,
+}
+
+/// Sets up logging to stderr from `--log-level` / `RUST_LOG` and `--log-format`.
+pub fn init_tracing(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match &cli.log_level {
+        Some(level) => EnvFilter::new(level),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Runs the command the user asked for.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Check(args)) => check(&args.pipeline),
+        Some(Command::Test(args)) => {
+            let loaded = PipelineConfig::load(&args.pipeline)?;
+            let engine = load_transform(&loaded)?;
+            let options = TestOptions {
+                input: args.input,
+                input_format: args.input_format,
+                output: args.output,
+                topic: loaded
+                    .config
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.topics.first().cloned())
+                    .unwrap_or_else(|| "test".into()),
+            };
+            let summary = crate::testing::run(&engine, &options, &mut std::io::stdout().lock())?;
+            Ok(if args.fail_on_error && summary.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        None => match cli.pipeline {
+            Some(pipeline) => crate::pipeline::run_file(&pipeline).map(|()| ExitCode::SUCCESS),
+            None => anyhow::bail!(
+                "nothing to do: give --pipeline FILE to run a pipeline, or a command (see kmv-host --help)"
+            ),
+        },
+    }
+}
+
+/// Loads and initialises the pipeline's transform.
+pub fn load_transform(loaded: &crate::config::Loaded) -> anyhow::Result<TransformEngine> {
+    let module = loaded.module_path();
+    let engine = TransformEngine::load(&module, &loaded.config.transform)
+        .with_context(|| format!("{}: [transform] module", loaded.path.display()))?;
+    // Creating a worker runs init, so a bad [transform.config] fails here.
+    engine.worker()?;
+    Ok(engine)
+}
+
+fn check(pipeline: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let loaded = PipelineConfig::load(pipeline)?;
+    let engine = load_transform(&loaded)?;
+    println!("{}: config is valid", pipeline.display());
+    println!(
+        "transform {} implements {WIT_PACKAGE} and initialised with its [transform.config]",
+        engine.identity().short()
+    );
+    Ok(ExitCode::SUCCESS)
+}

