@@ -117,7 +117,9 @@ mod tests {
 
     #[test]
     fn operators() {
-        let doc = obj(json!({"lang": "en", "n": 3, "tags": ["a", "b"], "meta": {"src": "web"}, "z": null}));
+        let doc = obj(
+            json!({"lang": "en", "n": 3, "tags": ["a", "b"], "meta": {"src": "web"}, "z": null}),
+        );
         assert!(rule(json!({"field": "lang", "op": "eq", "value": "en"})).matches(&doc));
         assert!(!rule(json!({"field": "lang", "op": "ne", "value": "en"})).matches(&doc));
         assert!(rule(json!({"field": "nope", "op": "ne", "value": "en"})).matches(&doc));

@@ -33,7 +33,9 @@ impl Record {
 
     /// The key as UTF-8 text, if there is one.
     pub fn key_str(&self) -> Option<&str> {
-        self.key.as_deref().and_then(|k| std::str::from_utf8(k).ok())
+        self.key
+            .as_deref()
+            .and_then(|k| std::str::from_utf8(k).ok())
     }
 
     /// The value of the first header named `name`.
@@ -95,7 +97,11 @@ mod tests {
     #[test]
     fn json_errors_name_the_problem() {
         let r = Record::from_value(b"{\"a\": ");
-        assert!(r.json_object().unwrap_err().starts_with("the value is not valid JSON"));
+        assert!(
+            r.json_object()
+                .unwrap_err()
+                .starts_with("the value is not valid JSON")
+        );
         let r = Record::from_value(b"[1, 2]");
         assert_eq!(
             r.json_object().unwrap_err(),

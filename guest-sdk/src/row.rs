@@ -100,7 +100,10 @@ impl Row {
 
     /// The value of field `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.fields.iter().find(|f| f.name == name).map(|f| &f.value)
+        self.fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
     }
 
     /// Removes field `name` and returns its value.
@@ -140,11 +143,13 @@ impl Row {
         let value = self
             .remove(name)
             .ok_or_else(|| RowError::Missing(name.to_string()))?;
-        value.into_float_vector().map_err(|found| RowError::WrongType {
-            field: name.to_string(),
-            expected: "a vector of numbers",
-            found,
-        })
+        value
+            .into_float_vector()
+            .map_err(|found| RowError::WrongType {
+                field: name.to_string(),
+                expected: "a vector of numbers",
+                found,
+            })
     }
 
     /// Turns field `name` into a float vector in place (see [`Row::take_vector`]).
@@ -320,9 +325,18 @@ mod tests {
         assert_eq!(r.get("title"), Some(&Value::Varchar("t".into())));
         assert_eq!(r.get("ok"), Some(&Value::Boolean(true)));
         assert_eq!(r.get("none"), Some(&Value::Null));
-        assert_eq!(r.get("v"), Some(&Value::Array(ArrayValue::Floats(vec![0.5, 1.0]))));
-        assert_eq!(r.get("ints"), Some(&Value::Array(ArrayValue::Ints(vec![1, 2]))));
-        assert_eq!(r.get("tags"), Some(&Value::Array(ArrayValue::Varchars(vec!["a".into()]))));
+        assert_eq!(
+            r.get("v"),
+            Some(&Value::Array(ArrayValue::Floats(vec![0.5, 1.0])))
+        );
+        assert_eq!(
+            r.get("ints"),
+            Some(&Value::Array(ArrayValue::Ints(vec![1, 2])))
+        );
+        assert_eq!(
+            r.get("tags"),
+            Some(&Value::Array(ArrayValue::Varchars(vec!["a".into()])))
+        );
         assert_eq!(r.get("meta"), Some(&Value::Json(r#"{"k":1}"#.into())));
         assert_eq!(r.get("mixed"), Some(&Value::Json(r#"[1,"a"]"#.into())));
     }
@@ -358,7 +372,11 @@ mod tests {
 
     #[test]
     fn builder_replaces() {
-        let r = Row::new().with("a", 1).with("a", "x").with("b", Some(2.5)).with("c", None::<i64>);
+        let r = Row::new()
+            .with("a", 1)
+            .with("a", "x")
+            .with("b", Some(2.5))
+            .with("c", None::<i64>);
         assert_eq!(r.get("a"), Some(&Value::Varchar("x".into())));
         assert_eq!(r.get("b"), Some(&Value::Double(2.5)));
         assert_eq!(r.get("c"), Some(&Value::Null));

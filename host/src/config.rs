@@ -151,7 +151,12 @@ pub struct Loaded {
 
 impl Loaded {
     /// An error at `span` of the file.
-    pub fn error_at(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
+    pub fn error_at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: String,
+    ) -> ConfigError {
         let (line, column) = line_col(&self.text, span.start);
         ConfigError::Invalid {
             path: self.path.clone(),
@@ -181,10 +186,26 @@ impl Loaded {
             ));
         }
         let checks: [(&str, bool, &str); 4] = [
-            ("transform.call_max_bytes", t.call_max_bytes >= 1024, "must be at least 1024"),
-            ("transform.call_max_records", t.call_max_records >= 1, "must be at least 1"),
-            ("transform.call_timeout_ms", t.call_timeout_ms >= 10, "must be at least 10"),
-            ("transform.memory_limit_mib", (1..=4096).contains(&t.memory_limit_mib), "must be between 1 and 4096"),
+            (
+                "transform.call_max_bytes",
+                t.call_max_bytes >= 1024,
+                "must be at least 1024",
+            ),
+            (
+                "transform.call_max_records",
+                t.call_max_records >= 1,
+                "must be at least 1",
+            ),
+            (
+                "transform.call_timeout_ms",
+                t.call_timeout_ms >= 10,
+                "must be at least 10",
+            ),
+            (
+                "transform.memory_limit_mib",
+                (1..=4096).contains(&t.memory_limit_mib),
+                "must be between 1 and 4096",
+            ),
         ];
         for (key, ok, message) in checks {
             if !ok {
@@ -211,14 +232,14 @@ impl Loaded {
         for line in self.text.split_inclusive('\n') {
             let trimmed = line.trim_start();
             if trimmed.starts_with('[') {
-                let name = trimmed.trim_start_matches('[').split(']').next().unwrap_or("").trim();
-                in_table = Some(name) == table;
-            } else if in_table
-                && trimmed
-                    .split('=')
+                let name = trimmed
+                    .trim_start_matches('[')
+                    .split(']')
                     .next()
-                    .is_some_and(|k| k.trim() == leaf)
-            {
+                    .unwrap_or("")
+                    .trim();
+                in_table = Some(name) == table;
+            } else if in_table && trimmed.split('=').next().is_some_and(|k| k.trim() == leaf) {
                 let start = offset + (line.len() - trimmed.len());
                 return start..start + trimmed.len();
             }
@@ -233,7 +254,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
     (line, column)
 }
 

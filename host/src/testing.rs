@@ -53,10 +53,22 @@ pub struct Summary {
     pub failed: usize,
 }
 
-const ENVELOPE_KEYS: [&str; 7] = ["key", "value", "headers", "topic", "partition", "offset", "timestamp"];
+const ENVELOPE_KEYS: [&str; 7] = [
+    "key",
+    "value",
+    "headers",
+    "topic",
+    "partition",
+    "offset",
+    "timestamp",
+];
 
 /// Reads the records, runs the transform and prints each outcome to `out`.
-pub fn run(engine: &TransformEngine, options: &TestOptions, out: &mut dyn Write) -> anyhow::Result<Summary> {
+pub fn run(
+    engine: &TransformEngine,
+    options: &TestOptions,
+    out: &mut dyn Write,
+) -> anyhow::Result<Summary> {
     let reader: Box<dyn BufRead> = if options.input.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -124,7 +136,9 @@ fn parse_line(line: &[u8], options: &TestOptions, offset: i64) -> anyhow::Result
     let envelope = match (options.input_format, &parsed) {
         (InputFormat::Value, _) => None,
         (InputFormat::Envelope, Some(Json::Object(m))) => Some(m),
-        (InputFormat::Envelope, _) => anyhow::bail!("--input-format envelope: the line is not a JSON object"),
+        (InputFormat::Envelope, _) => {
+            anyhow::bail!("--input-format envelope: the line is not a JSON object")
+        }
         (InputFormat::Auto, Some(Json::Object(m)))
             if m.contains_key("value") && m.keys().all(|k| ENVELOPE_KEYS.contains(&k.as_str())) =>
         {
@@ -137,7 +151,10 @@ fn parse_line(line: &[u8], options: &TestOptions, offset: i64) -> anyhow::Result
     };
     for key in envelope.keys() {
         if !ENVELOPE_KEYS.contains(&key.as_str()) {
-            anyhow::bail!("unknown envelope key `{key}` (expected one of {})", ENVELOPE_KEYS.join(", "));
+            anyhow::bail!(
+                "unknown envelope key `{key}` (expected one of {})",
+                ENVELOPE_KEYS.join(", ")
+            );
         }
     }
     record.value = envelope.get("value").and_then(payload);
@@ -177,11 +194,21 @@ fn payload(v: &Json) -> Option<Vec<u8>> {
     }
 }
 
-fn print_text(out: &mut dyn Write, line: usize, record: &KafkaRecord, outcome: &RecordOutcome) -> std::io::Result<()> {
+fn print_text(
+    out: &mut dyn Write,
+    line: usize,
+    record: &KafkaRecord,
+    outcome: &RecordOutcome,
+) -> std::io::Result<()> {
     let at = format!("line {line} (offset {})", record.offset);
     match outcome {
         RecordOutcome::Rows(rows) => {
-            writeln!(out, "{at}: {} row{}", rows.len(), if rows.len() == 1 { "" } else { "s" })?;
+            writeln!(
+                out,
+                "{at}: {} row{}",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            )?;
             for row in rows {
                 writeln!(out, "  {}", row_text(row))?;
             }
@@ -189,7 +216,9 @@ fn print_text(out: &mut dyn Write, line: usize, record: &KafkaRecord, outcome: &
         }
         RecordOutcome::Skip => writeln!(out, "{at}: skipped"),
         RecordOutcome::Error(reason) => writeln!(out, "{at}: failed (transform_error): {reason}"),
-        RecordOutcome::Fault { kind, reason } => writeln!(out, "{at}: failed (transform_fault, {kind}): {reason}"),
+        RecordOutcome::Fault { kind, reason } => {
+            writeln!(out, "{at}: failed (transform_fault, {kind}): {reason}")
+        }
     }
 }
 
@@ -205,7 +234,9 @@ fn row_text(row: &[crate::transform::Field]) -> String {
             _ => match serde_json::to_string(&RowJson(std::slice::from_ref(field))) {
                 Ok(text) => {
                     let inner = &text[1..text.len() - 1];
-                    inner.split_once(':').map_or(inner.to_string(), |(_, v)| v.to_string())
+                    inner
+                        .split_once(':')
+                        .map_or(inner.to_string(), |(_, v)| v.to_string())
                 }
                 Err(e) => format!("<invalid: {e}>"),
             },
@@ -233,7 +264,12 @@ struct JsonLine<'a> {
     reason: Option<&'a str>,
 }
 
-fn print_json(out: &mut dyn Write, line: usize, record: &KafkaRecord, outcome: &RecordOutcome) -> anyhow::Result<()> {
+fn print_json(
+    out: &mut dyn Write,
+    line: usize,
+    record: &KafkaRecord,
+    outcome: &RecordOutcome,
+) -> anyhow::Result<()> {
     let mut l = JsonLine {
         line,
         topic: &record.topic,

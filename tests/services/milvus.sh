@@ -6,7 +6,8 @@
 #           GET /v1/vector/collections with code 200 (fails after ${KMV_MILVUS_START_TIMEOUT:-90} s
 #           with the log tails). No-op if already running and healthy (the data is then NOT fresh).
 #   stop    SIGINT to the launcher (which stops the milvus child), wait; SIGKILL to the whole
-#           process group if it does not exit within 30 s. No-op if not running.
+#           process group if it does not exit within 30 s; then deletes the data (logs stay).
+#           No-op if not running.
 #   status  exit 0 and print "running" if up and REST answers, exit 1 otherwise
 # --port N  gRPC + REST port (default 19530): REST at http://127.0.0.1:N/v1/..., pymilvus uri
 #           http://127.0.0.1:N. The instance also takes 11 more ports just above N (component
@@ -205,6 +206,9 @@ do_stop() {
   t0="$(kmv_now_ms)"
   stop_pid "$pid"
   rm -f "$PIDFILE" "$MODEFILE"
+  # The data (~270 MB, mostly preallocated etcd WAL and rocksdb files) is useless after a stop:
+  # the next start uses a fresh dir. Keep configs/ and logs/ for debugging.
+  rm -rf "$DATADIR/data"
   kmv_log "milvus on port $port stopped in $(( $(kmv_now_ms) - t0 )) ms"
 }
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -144,7 +146,10 @@ impl std::fmt::Debug for TransformEngine {
 impl TransformEngine {
     /// Compiles (or loads from the cache) the component at `module`, checks
     /// that it implements this host's contract, and links it.
-    pub fn load(module: &Path, config: &TransformConfig) -> Result<TransformEngine, TransformError> {
+    pub fn load(
+        module: &Path,
+        config: &TransformConfig,
+    ) -> Result<TransformEngine, TransformError> {
         let bytes = std::fs::read(module).map_err(|source| TransformError::Read {
             path: module.to_path_buf(),
             source,
@@ -167,7 +172,8 @@ impl TransformEngine {
 
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
-        Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(load_error)?;
+        Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(load_error)?;
         let pre = linker
             .instantiate_pre(&component)
             .and_then(TransformPre::new)
@@ -213,19 +219,26 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), TransformErro
     };
     match bytes.get(..8) {
         Some([0, b'a', b's', b'm', _, _, 0x01, 0x00]) => Ok(()),
-        Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => {
-            Err(not("it is a core WebAssembly module (built for wasm32-unknown-unknown or wasm32-wasip1?)"))
-        }
+        Some([0, b'a', b's', b'm', 0x01, 0x00, 0x00, 0x00]) => Err(not(
+            "it is a core WebAssembly module (built for wasm32-unknown-unknown or wasm32-wasip1?)",
+        )),
         _ => Err(not("it does not start with the WebAssembly magic bytes")),
     }
 }
 
 /// Refuses a component that imports another version of `kmv:transform`.
-fn check_wit_version(path: &Path, engine: &Engine, component: &Component) -> Result<(), TransformError> {
+fn check_wit_version(
+    path: &Path,
+    engine: &Engine,
+    component: &Component,
+) -> Result<(), TransformError> {
     let wanted_prefix = "kmv:transform/";
     for (name, _) in component.component_type().imports(engine) {
         if let Some(rest) = name.strip_prefix(wanted_prefix) {
-            let version = rest.split_once('@').map(|(_, v)| v).unwrap_or("(no version)");
+            let version = rest
+                .split_once('@')
+                .map(|(_, v)| v)
+                .unwrap_or("(no version)");
             let found = format!("kmv:transform@{version}");
             if found != WIT_PACKAGE {
                 return Err(TransformError::WrongVersion {
@@ -367,7 +380,12 @@ pub(crate) struct MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.hit = true;
             return Err(wasmtime::format_err!(
@@ -379,7 +397,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
 }

@@ -1,8 +1,8 @@
 //! Rows as JSON, written straight from the typed values (no re-parsing).
 
 use super::{ArrayValue, Field, Value};
-use serde::ser::{Error as _, SerializeMap, SerializeSeq, Serializer};
 use serde::Serialize;
+use serde::ser::{Error as _, SerializeMap, SerializeSeq, Serializer};
 
 /// Serializes a row as a JSON object, one key per field.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +60,10 @@ fn finite_seq<S: Serializer, F: Into<f64> + Serialize + Copy>(
     let mut seq = s.serialize_seq(Some(items.len()))?;
     for x in items {
         if !x.into().is_finite() {
-            return Err(S::Error::custom(format!("{} is not a JSON number", x.into())));
+            return Err(S::Error::custom(format!(
+                "{} is not a JSON number",
+                x.into()
+            )));
         }
         seq.serialize_element(&x)?;
     }
@@ -99,8 +102,18 @@ mod tests {
     #[test]
     fn bad_values_are_errors() {
         let row = vec![field("v", Value::FloatVector(vec![f32::NAN]))];
-        assert!(serde_json::to_string(&RowJson(&row)).unwrap_err().to_string().contains("NaN is not a JSON number"));
+        assert!(
+            serde_json::to_string(&RowJson(&row))
+                .unwrap_err()
+                .to_string()
+                .contains("NaN is not a JSON number")
+        );
         let row = vec![field("j", Value::Json("{oops".into()))];
-        assert!(serde_json::to_string(&RowJson(&row)).unwrap_err().to_string().contains("not valid JSON text"));
+        assert!(
+            serde_json::to_string(&RowJson(&row))
+                .unwrap_err()
+                .to_string()
+                .contains("not valid JSON text")
+        );
     }
 }

@@ -107,7 +107,10 @@ impl Worker {
     /// in order. Records are handed over in calls of at most
     /// `call_max_bytes` / `call_max_records`. A fault is isolated to the
     /// records that cause it; `Err` only when the instance cannot be rebuilt.
-    pub fn process(&mut self, records: &[KafkaRecord]) -> Result<Vec<RecordOutcome>, TransformError> {
+    pub fn process(
+        &mut self,
+        records: &[KafkaRecord],
+    ) -> Result<Vec<RecordOutcome>, TransformError> {
         let mut out = Vec::with_capacity(records.len());
         let limits = &self.shared.limits;
         let (max_bytes, max_records) = (limits.call_max_bytes, limits.call_max_records);
@@ -176,7 +179,8 @@ impl Worker {
     }
 
     fn call(&mut self, records: &[KafkaRecord]) -> Result<Vec<Outcome>, Fault> {
-        self.store.set_epoch_deadline(self.shared.limits.deadline_ticks);
+        self.store
+            .set_epoch_deadline(self.shared.limits.deadline_ticks);
         self.bindings
             .call_process(&mut self.store, records)
             .map_err(|e| classify(&self.shared, self.store.data(), e))
@@ -255,7 +259,11 @@ fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
 fn last_stderr_line(state: &State) -> Option<String> {
     let bytes = state.stderr.contents();
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
     // A Rust panic prints "panicked at FILE:LINE:COL:" and then the message.
     match lines.as_slice() {
         [.., at, message] if at.contains("panicked at") => Some(format!("{at} {message}")),

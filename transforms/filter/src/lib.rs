@@ -53,17 +53,31 @@ mod tests {
 
     #[test]
     fn keeps_and_drops() {
-        let c = Config::from_value(json!({"keep_if": {"field": "lang", "op": "eq", "value": "en"}})).unwrap();
+        let c =
+            Config::from_value(json!({"keep_if": {"field": "lang", "op": "eq", "value": "en"}}))
+                .unwrap();
         let mut t = Filter::init(c).unwrap();
-        assert!(matches!(t.process(Record::from_value(br#"{"lang": "en"}"#)), Outcome::Rows(_)));
-        assert_eq!(t.process(Record::from_value(br#"{"lang": "fr"}"#)), Outcome::Skip);
-        let c = Config::from_value(json!({"drop_if": {"field": "n", "op": "gt", "value": 2}})).unwrap();
+        assert!(matches!(
+            t.process(Record::from_value(br#"{"lang": "en"}"#)),
+            Outcome::Rows(_)
+        ));
+        assert_eq!(
+            t.process(Record::from_value(br#"{"lang": "fr"}"#)),
+            Outcome::Skip
+        );
+        let c =
+            Config::from_value(json!({"drop_if": {"field": "n", "op": "gt", "value": 2}})).unwrap();
         let mut t = Filter::init(c).unwrap();
         assert_eq!(t.process(Record::from_value(br#"{"n": 3}"#)), Outcome::Skip);
     }
 
     #[test]
     fn needs_one_rule() {
-        assert!(Filter::init(Config::default()).err().unwrap().contains("exactly one"));
+        assert!(
+            Filter::init(Config::default())
+                .err()
+                .unwrap()
+                .contains("exactly one")
+        );
     }
 }

@@ -28,10 +28,15 @@ mod tests {
     fn object_becomes_row() {
         let mut t = Passthrough::init(Config::default()).unwrap();
         let out = t.process(Record::from_value(br#"{"id": 1, "v": [0.5, 1.5]}"#));
-        let Outcome::Rows(rows) = out else { panic!("{out:?}") };
+        let Outcome::Rows(rows) = out else {
+            panic!("{out:?}")
+        };
         let row = Row::from(rows[0].clone());
         assert_eq!(row.get("id"), Some(&Value::Int64(1)));
         let out = t.process(Record::from_value(b"[1]"));
-        assert_eq!(out, Outcome::Error("the value is a JSON array, not an object".into()));
+        assert_eq!(
+            out,
+            Outcome::Error("the value is a JSON array, not an object".into())
+        );
     }
 }

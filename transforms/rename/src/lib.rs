@@ -85,7 +85,9 @@ mod tests {
         let out = t.process(Record::from_value(
             br#"{"id": 1, "headline": "h", "internal": 1, "v": [1, 2]}"#,
         ));
-        let Outcome::Rows(rows) = out else { panic!("{out:?}") };
+        let Outcome::Rows(rows) = out else {
+            panic!("{out:?}")
+        };
         let row = Row::from(rows[0].clone());
         assert_eq!(row.field_names(), ["id", "title", "v"]);
         assert_eq!(row.get("v"), Some(&Value::FloatVector(vec![1.0, 2.0])));
@@ -93,7 +95,9 @@ mod tests {
 
     #[test]
     fn bad_config_is_refused() {
-        let e = Rename::init(config(serde_json::json!({"renmaes": {}}))).err().unwrap();
+        let e = Rename::init(config(serde_json::json!({"renmaes": {}})))
+            .err()
+            .unwrap();
         assert!(e.contains("unknown field `renmaes`"), "{e}");
     }
 }

@@ -48,9 +48,14 @@ mod tests {
         let out = t.process(Record::from_value(
             br#"{"id": 3, "title": "t", "title_vector": [0.5, 1], "link": "l"}"#,
         ));
-        let Outcome::Rows(rows) = out else { panic!("{out:?}") };
+        let Outcome::Rows(rows) = out else {
+            panic!("{out:?}")
+        };
         let row = Row::from(rows[0].clone());
-        assert_eq!(row.get("title_vector"), Some(&Value::FloatVector(vec![0.5, 1.0])));
+        assert_eq!(
+            row.get("title_vector"),
+            Some(&Value::FloatVector(vec![0.5, 1.0]))
+        );
         let out = t.process(Record::from_value(br#"{"id": 3}"#));
         assert!(matches!(out, Outcome::Error(r) if r.contains("missing field `title`")));
     }

@@ -4,7 +4,6 @@
 
 wit_bindgen::generate!({ path: "wit", world: "transform" });
 
-
 struct WrongVersion;
 
 impl Guest for WrongVersion {

@@ -1,0 +1,378 @@
+//! The transform runtime on real components built from the workspace
+//! (`tests/artifacts` builds them for wasm32-wasip2).
+
+use kmv_host::config::TransformConfig;
+use kmv_host::transform::{
+    ArrayValue, FaultKind, Field, KafkaRecord, RecordOutcome, TransformEngine, TransformError,
+    Value,
+};
+use kmv_test_artifacts as wasm;
+use std::path::Path;
+
+/// A `[transform]` table for `module` with extra TOML lines.
+fn config(module: &str, extra: &str) -> TransformConfig {
+    let cache = std::env::temp_dir().join("kmv-host-test-cache");
+    let text = format!(
+        "module = {module:?}\ncache_dir = {:?}\n{extra}",
+        cache.display().to_string()
+    );
+    toml::from_str(&text).unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"))
+}
+
+fn load(module: &str, extra: &str) -> Result<TransformEngine, TransformError> {
+    TransformEngine::load(Path::new(module), &config(module, extra))
+}
+
+fn record(offset: i64, value: &str) -> KafkaRecord {
+    KafkaRecord {
+        topic: "t".into(),
+        partition: 0,
+        offset,
+        timestamp: None,
+        key: None,
+        value: Some(value.as_bytes().to_vec()),
+        headers: vec![],
+    }
+}
+
+fn run(module: &str, extra: &str, values: &[&str]) -> Vec<RecordOutcome> {
+    let engine = load(module, extra).unwrap_or_else(|e| panic!("{e}"));
+    let records: Vec<_> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| record(i as i64, v))
+        .collect();
+    engine.worker().unwrap().process(&records).unwrap()
+}
+
+fn field<'a>(row: &'a [Field], name: &str) -> &'a Value {
+    &row.iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no field {name} in {row:?}"))
+        .value
+}
+
+fn only_row(outcome: &RecordOutcome) -> &[Field] {
+    match outcome {
+        RecordOutcome::Rows(rows) if rows.len() == 1 => &rows[0],
+        other => panic!("expected one row, got {other:?}"),
+    }
+}
+
+const SEED: &str = r#"{"id": 0, "title": "The Reported Mortality Rate of Coronavirus Is Not Important", "title_vector": [0.041732933, 0.013779674, -0.027564144, -0.013061441, 0.009748648, 0.00082446384, -0.00071647146, 0.048612226], "link": "https://medium.com/swlh/the-reported-mortality-rate-of-coronavirus-is-not-important-369989c8d912"}"#;
+
+#[test]
+fn seed_record_becomes_a_typed_row() {
+    let out = run(wasm::SEED, "", &[SEED, r#"{"id": 1}"#]);
+    let row = only_row(&out[0]);
+    let names: Vec<_> = row.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["id", "title", "title_vector", "link"]);
+    assert_eq!(field(row, "id"), &Value::Int64(0));
+    assert_eq!(
+        field(row, "title"),
+        &Value::Varchar("The Reported Mortality Rate of Coronavirus Is Not Important".into())
+    );
+    let Value::FloatVector(v) = field(row, "title_vector") else {
+        panic!("not a vector")
+    };
+    assert_eq!(v.len(), 8);
+    assert_eq!(v[0], 0.041732933_f32);
+    assert_eq!(v[7], 0.048612226_f32);
+    match &out[1] {
+        RecordOutcome::Error(reason) => {
+            assert!(reason.contains("missing field `title`"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn passthrough_types_json_values() {
+    let out = run(
+        wasm::PASSTHROUGH,
+        "",
+        &[
+            r#"{"id": 5, "score": 0.5, "tags": ["a", "b"], "v": [1.5, 2], "meta": {"k": [1]}}"#,
+            "not json",
+            "[1, 2]",
+        ],
+    );
+    let row = only_row(&out[0]);
+    assert_eq!(field(row, "id"), &Value::Int64(5));
+    assert_eq!(field(row, "score"), &Value::Double(0.5));
+    assert_eq!(
+        field(row, "tags"),
+        &Value::Array(ArrayValue::Varchars(vec!["a".into(), "b".into()]))
+    );
+    assert_eq!(
+        field(row, "v"),
+        &Value::Array(ArrayValue::Floats(vec![1.5, 2.0]))
+    );
+    assert_eq!(field(row, "meta"), &Value::Json(r#"{"k":[1]}"#.into()));
+    assert!(
+        matches!(&out[1], RecordOutcome::Error(r) if r.starts_with("the value is not valid JSON")),
+        "{:?}",
+        out[1]
+    );
+    assert_eq!(
+        out[2],
+        RecordOutcome::Error("the value is a JSON array, not an object".into())
+    );
+}
+
+#[test]
+fn rename_follows_its_config() {
+    let extra = "[config]\nrenames = { headline = \"title\" }\nexclude = [\"internal\"]\nvectors = [\"v\"]\n";
+    let out = run(
+        wasm::RENAME,
+        extra,
+        &[r#"{"id": 1, "headline": "h", "internal": true, "v": [1, 2]}"#],
+    );
+    let row = only_row(&out[0]);
+    let names: Vec<_> = row.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["id", "title", "v"]);
+    assert_eq!(field(row, "v"), &Value::FloatVector(vec![1.0, 2.0]));
+}
+
+#[test]
+fn filter_skips_what_the_rule_drops() {
+    let extra = "[config]\nkeep_if = { field = \"lang\", op = \"eq\", value = \"en\" }\n";
+    let out = run(
+        wasm::FILTER,
+        extra,
+        &[r#"{"lang": "en"}"#, r#"{"lang": "fr"}"#, r#"{"x": 1}"#],
+    );
+    assert!(matches!(out[0], RecordOutcome::Rows(_)));
+    assert_eq!(out[1], RecordOutcome::Skip);
+    assert_eq!(out[2], RecordOutcome::Skip);
+}
+
+#[test]
+fn bad_init_config_stops_with_the_guests_message() {
+    let e = load(wasm::RENAME, "[config]\nrenmaes = {}\n")
+        .unwrap()
+        .worker()
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, TransformError::Init { .. }), "{e:?}");
+    assert!(text.contains("refused its [transform.config]"), "{text}");
+    assert!(text.contains("unknown field `renmaes`"), "{text}");
+
+    let e = load(wasm::FILTER, "").unwrap().worker().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("exactly one of `keep_if` or `drop_if`"),
+        "{e}"
+    );
+
+    let e = load(
+        wasm::FAULTY,
+        "[config]\nfail_init = \"no model named foo\"\n",
+    )
+    .unwrap()
+    .worker()
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("refused its [transform.config]: no model named foo"),
+        "{e}"
+    );
+}
+
+#[test]
+fn guest_error_is_an_outcome_not_a_fault() {
+    let engine = load(wasm::FAULTY, "").unwrap();
+    let mut worker = engine.worker().unwrap();
+    let out = worker
+        .process(&[
+            record(0, r#"{"fault": "error"}"#),
+            record(1, r#"{"id": 1}"#),
+        ])
+        .unwrap();
+    assert_eq!(out[0], RecordOutcome::Error("asked to fail".into()));
+    assert_eq!(out[0].error_class(), Some("transform_error"));
+    assert!(matches!(out[1], RecordOutcome::Rows(_)));
+    assert_eq!(
+        worker.rebuilds(),
+        0,
+        "an error outcome must not rebuild the instance"
+    );
+}
+
+/// Good records around each fault, in one batch: only the bad record fails.
+fn assert_isolated(fault: &str, extra: &str, kind: FaultKind, reason_part: &str) {
+    let engine = load(wasm::FAULTY, extra).unwrap();
+    let mut worker = engine.worker().unwrap();
+    let mut records: Vec<_> = (0..9)
+        .map(|i| record(i, &format!(r#"{{"id": {i}}}"#)))
+        .collect();
+    records[5] = record(5, &format!(r#"{{"id": 5, "fault": "{fault}"}}"#));
+    let out = worker.process(&records).unwrap();
+    assert_eq!(out.len(), 9);
+    for (i, o) in out.iter().enumerate() {
+        if i == 5 {
+            match o {
+                RecordOutcome::Fault { kind: k, reason } => {
+                    assert_eq!(*k, kind, "{reason}");
+                    assert!(reason.contains(reason_part), "{reason}");
+                }
+                other => panic!("record 5: expected a {kind} fault, got {other:?}"),
+            }
+            assert_eq!(o.error_class(), Some("transform_fault"));
+        } else {
+            let row = only_row(o);
+            assert_eq!(field(row, "id"), &Value::Int64(i as i64), "record {i}");
+        }
+    }
+    assert!(worker.rebuilds() >= 1);
+    // The rebuilt instance keeps working.
+    let out = worker.process(&[record(10, r#"{"id": 10}"#)]).unwrap();
+    assert!(matches!(out[0], RecordOutcome::Rows(_)));
+}
+
+#[test]
+fn trap_is_isolated_to_its_record() {
+    assert_isolated("trap", "", FaultKind::Trap, "the transform trapped");
+}
+
+#[test]
+fn panic_message_is_in_the_reason() {
+    assert_isolated("panic", "", FaultKind::Trap, "asked to panic");
+}
+
+#[test]
+fn endless_loop_hits_the_deadline() {
+    assert_isolated(
+        "loop",
+        "call_timeout_ms = 200\n",
+        FaultKind::Timeout,
+        "did not finish within 200 ms",
+    );
+}
+
+#[test]
+fn unbounded_allocation_hits_the_memory_limit() {
+    assert_isolated(
+        "oom",
+        "memory_limit_mib = 32\n",
+        FaultKind::MemoryLimit,
+        "memory limit of 32 MiB",
+    );
+}
+
+#[test]
+fn sandbox_gives_no_files_environment_or_network() {
+    // SAFETY of the test: these variables exist in the host process, so a
+    // guest that saw the host environment would report one.
+    let out = run(
+        wasm::FAULTY,
+        "",
+        &[
+            r#"{"fault": "file"}"#,
+            r#"{"fault": "env"}"#,
+            r#"{"fault": "socket"}"#,
+        ],
+    );
+    for (o, what) in out.iter().zip(["file", "env", "socket"]) {
+        match o {
+            RecordOutcome::Error(reason) => {
+                assert!(reason.starts_with("sandboxed"), "{what}: {reason}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn calls_are_split_by_bytes() {
+    // 40 records of ~1 KiB with a 4 KiB call limit: many calls, same outcomes in order.
+    let pad = "x".repeat(1000);
+    let values: Vec<String> = (0..40)
+        .map(|i| format!(r#"{{"id": {i}, "pad": "{pad}"}}"#))
+        .collect();
+    let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+    let out = run(wasm::PASSTHROUGH, "call_max_bytes = 4096\n", &refs);
+    assert_eq!(out.len(), 40);
+    for (i, o) in out.iter().enumerate() {
+        assert_eq!(field(only_row(o), "id"), &Value::Int64(i as i64));
+    }
+}
+
+#[test]
+fn module_for_another_wit_version_is_refused() {
+    let e = load(wasm::WRONG_VERSION, "").unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, TransformError::WrongVersion { .. }), "{e:?}");
+    assert!(text.contains("was built for kmv:transform@0.2.0"), "{text}");
+    assert!(
+        text.contains("this kmv-host runs kmv:transform@0.1.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn core_module_and_garbage_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let e = load(core.to_str().unwrap(), "").unwrap_err();
+    assert!(
+        e.to_string().contains("is a core WebAssembly module"),
+        "{e}"
+    );
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"hello").unwrap();
+    let e = load(junk.to_str().unwrap(), "").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("does not start with the WebAssembly magic bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn compiled_module_is_cached_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "";
+    let text = format!(
+        "module = {:?}\ncache_dir = {:?}\n{extra}",
+        wasm::SEED,
+        dir.path().display().to_string()
+    );
+    let cfg: TransformConfig = toml::from_str(&text).unwrap();
+    TransformEngine::load(Path::new(wasm::SEED), &cfg).unwrap();
+    // wasmtime writes cache entries from a background worker: wait for one.
+    let files = || walk(dir.path()).into_iter().filter(|p| p.is_file()).count();
+    for _ in 0..100 {
+        if files() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        files() > 0,
+        "no compiled artifact in {}",
+        dir.path().display()
+    );
+    // A second load (a cache hit) gives a working engine.
+    let engine = TransformEngine::load(Path::new(wasm::SEED), &cfg).unwrap();
+    let out = engine
+        .worker()
+        .unwrap()
+        .process(&[record(0, SEED)])
+        .unwrap();
+    assert!(matches!(out[0], RecordOutcome::Rows(_)));
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,59 @@
+//! Builds every transform the tests use as a wasm32-wasip2 component, with a
+//! nested `cargo build` into its own target directory (the outer build holds
+//! the lock on the workspace's), and tells the crate where they are.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Workspace packages built as components, and the constant naming each.
+const GUESTS: &[&str] = &[
+    "passthrough",
+    "rename",
+    "filter",
+    "seed",
+    "faulty",
+    "wrong-version",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
+    let root = manifest_dir.join("../..").canonicalize().unwrap();
+    for dir in ["transforms", "guest-sdk", "tests/guests"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    let target_dir = root.join("target/wasm-artifacts");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    for guest in GUESTS {
+        cmd.args(["-p", guest]);
+    }
+    // Flags meant for the host build must not reach the wasm build.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_") && key != "CARGO_HOME"
+            || key == "RUSTFLAGS"
+            || key == "RUSTC_WRAPPER"
+        {
+            cmd.env_remove(&*key);
+        }
+    }
+    let status = cmd
+        .status()
+        .expect("running cargo to build the test transforms");
+    if !status.success() {
+        panic!(
+            "building the transforms for wasm32-wasip2 failed; if the target is missing, run `rustup target add wasm32-wasip2` (the project's .ci/setup does)"
+        );
+    }
+    let out = target_dir.join("wasm32-wasip2/release");
+    println!("cargo:rustc-env=KMV_WASM_DIR={}", out.display());
+}

@@ -1,0 +1,17 @@
+//! Paths of the transform components built for the tests by `build.rs`.
+
+macro_rules! artifact {
+    ($($name:ident => $file:literal),* $(,)?) => {$(
+        #[doc = concat!("`", $file, "`, built from the workspace.")]
+        pub const $name: &str = concat!(env!("KMV_WASM_DIR"), "/", $file);
+    )*};
+}
+
+artifact! {
+    PASSTHROUGH => "passthrough.wasm",
+    RENAME => "rename.wasm",
+    FILTER => "filter.wasm",
+    SEED => "seed.wasm",
+    FAULTY => "faulty.wasm",
+    WRONG_VERSION => "wrong_version.wasm",
+}
