@@ -209,7 +209,7 @@ impl Loaded {
         ];
         for (key, ok, message) in checks {
             if !ok {
-                let span = self.key_span(key);
+                let span = self.key_span("transform", key.trim_start_matches("transform."));
                 return Err(self.error_at(span, key, message.to_string()));
             }
         }
@@ -222,12 +222,12 @@ impl Loaded {
         Ok(())
     }
 
-    /// The span of a dotted key's value in the file, or the file start when it
-    /// cannot be found (for messages only).
-    pub fn key_span(&self, dotted: &str) -> std::ops::Range<usize> {
-        let leaf = dotted.rsplit('.').next().unwrap_or(dotted);
-        let table = dotted.rsplit_once('.').map(|(t, _)| t);
-        let mut in_table = table.is_none();
+    /// The span of `key` in table `[table]` of the file, or the file start
+    /// when it cannot be found (for messages only). `key` may be quoted in
+    /// the file (`"enable.auto.commit" = ...`).
+    pub fn key_span(&self, table: &str, key: &str) -> std::ops::Range<usize> {
+        let quoted = format!("\"{key}\"");
+        let mut in_table = false;
         let mut offset = 0;
         for line in self.text.split_inclusive('\n') {
             let trimmed = line.trim_start();
@@ -238,10 +238,15 @@ impl Loaded {
                     .next()
                     .unwrap_or("")
                     .trim();
-                in_table = Some(name) == table;
-            } else if in_table && trimmed.split('=').next().is_some_and(|k| k.trim() == leaf) {
+                in_table = name == table;
+            } else if in_table
+                && trimmed
+                    .split('=')
+                    .next()
+                    .is_some_and(|k| k.trim() == key || k.trim() == quoted)
+            {
                 let start = offset + (line.len() - trimmed.len());
-                return start..start + trimmed.len();
+                return start..start + trimmed.trim_end().len();
             }
             offset += line.len();
         }

@@ -21,7 +21,10 @@ fn main() {
     for dir in ["transforms", "guest-sdk", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    let target_dir = root.join("target/wasm-artifacts");
+    // The workspace's own target dir, so the examples' pipelines find the
+    // same files (`target/wasm32-wasip2/release/NAME.wasm`). The outer build
+    // locks only its own profile directory.
+    let target_dir = root.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)

@@ -44,7 +44,7 @@ impl SourceConfig {
     pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
         if self.topics.is_empty() {
             return Err(loaded.error_at(
-                loaded.key_span("source.topics"),
+                loaded.key_span("source", "topics"),
                 "source.topics",
                 "name at least one topic, e.g. topics = [\"topic_0\"]".into(),
             ));
@@ -52,7 +52,7 @@ impl SourceConfig {
         for key in ["enable.auto.commit", "group.id", "bootstrap.servers"] {
             if self.properties.contains_key(key) {
                 return Err(loaded.error_at(
-                    loaded.key_span(&format!("source.properties.{key}")),
+                    loaded.key_span("source.properties", key),
                     &format!("source.properties.{key}"),
                     "is set by kmv-host itself (use source.brokers / source.group_id; offsets are committed by kmv-host after rows are written)".into(),
                 ));

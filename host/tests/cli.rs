@@ -1,0 +1,150 @@
+//! The `kmv-host` binary on the seed example, as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn kmv_host(args: &[&str]) -> std::process::Output {
+    // The example pipeline names target/wasm32-wasip2/release/seed.wasm, which
+    // the artifacts crate builds; referencing it makes sure it is there.
+    assert!(Path::new(kmv_test_artifacts::SEED).is_file());
+    Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("running kmv-host")
+}
+
+#[test]
+fn test_prints_the_seed_row() {
+    let out = kmv_host(&[
+        "test",
+        "--pipeline",
+        "examples/seed/pipeline.toml",
+        "--input",
+        "examples/seed/records.jsonl",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("line 1 (offset 0): 1 row"), "{stdout}");
+    assert!(
+        stdout
+            .contains(r#""title": "The Reported Mortality Rate of Coronavirus Is Not Important""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("\"title_vector\": [0.041732933,0.013779674,"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 records: 1 rows, 0 skipped, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn test_json_output_and_envelopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"id": 1, "title": "a", "title_vector": [1,2,3,4,5,6,7,8], "link": "l"}"#, "\n",
+            r#"{"key": "k1", "value": {"id": 2, "title": "b", "title_vector": [1,2,3,4,5,6,7,8], "link": "l"}, "headers": {"h": "v"}, "offset": 42}"#, "\n",
+            "\n",
+            "not json at all\n",
+            r#"{"key": "gone", "value": null}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let out = kmv_host(&[
+        "test",
+        "--pipeline",
+        "examples/seed/pipeline.toml",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        "json",
+        "--fail-on-error",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "--fail-on-error with failed records exits 1"
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "rows");
+    assert_eq!(lines[0]["rows"][0]["title_vector"][7], 8.0);
+    assert_eq!(lines[1]["outcome"], "rows");
+    assert_eq!(lines[1]["offset"], 42);
+    assert_eq!(lines[1]["rows"][0]["id"], 2);
+    assert_eq!(lines[2]["outcome"], "failed");
+    assert_eq!(lines[2]["class"], "transform_error");
+    assert!(
+        lines[2]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the value is not valid JSON")
+    );
+    assert_eq!(lines[3]["line"], 5);
+    assert!(
+        lines[3]["reason"].as_str().unwrap().contains("tombstone"),
+        "{}",
+        lines[3]
+    );
+}
+
+#[test]
+fn check_validates_config_module_and_init() {
+    let out = kmv_host(&["check", "--pipeline", "examples/seed/pipeline.toml"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("implements kmv:transform@0.1.0"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("p.toml");
+    std::fs::write(
+        &bad,
+        format!(
+            "[transform]\nmodule = {:?}\n[transform.config]\nrenmaes = {{ a = \"b\" }}\n",
+            kmv_test_artifacts::RENAME
+        ),
+    )
+    .unwrap();
+    let out = kmv_host(&["check", "--pipeline", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains(
+            "refused its [transform.config]: [transform.config]: unknown field `renmaes`"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_the_commands() {
+    let out = kmv_host(&["--help"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in ["--pipeline", "check", "test", "--log-format"] {
+        assert!(stdout.contains(needle), "--help lacks {needle}: {stdout}");
+    }
+}
