@@ -7,10 +7,20 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// examples/seed/pipeline.toml as it is, but with the module the artifacts
+/// crate built (the example names target/wasm32-wasip2/release/seed.wasm,
+/// which `cargo build --release --target wasm32-wasip2 -p seed` makes).
+fn seed_pipeline(dir: &Path) -> String {
+    let text = std::fs::read_to_string(repo().join("examples/seed/pipeline.toml")).unwrap();
+    let example_module = "module = \"../../target/wasm32-wasip2/release/seed.wasm\"";
+    assert!(text.contains(example_module), "the seed example no longer names {example_module}");
+    let text = text.replace(example_module, &format!("module = {:?}", kmv_test_artifacts::SEED));
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 fn kmv_host(args: &[&str]) -> std::process::Output {
-    // The example pipeline names target/wasm32-wasip2/release/seed.wasm, which
-    // the artifacts crate builds; referencing it makes sure it is there.
-    assert!(Path::new(kmv_test_artifacts::SEED).is_file());
     Command::new(env!("CARGO_BIN_EXE_kmv-host"))
         .args(args)
         .current_dir(repo())
@@ -20,13 +30,9 @@ fn kmv_host(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn test_prints_the_seed_row() {
-    let out = kmv_host(&[
-        "test",
-        "--pipeline",
-        "examples/seed/pipeline.toml",
-        "--input",
-        "examples/seed/records.jsonl",
-    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = seed_pipeline(dir.path());
+    let out = kmv_host(&["test", "--pipeline", &pipeline, "--input", "examples/seed/records.jsonl"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -52,6 +58,7 @@ fn test_prints_the_seed_row() {
 #[test]
 fn test_json_output_and_envelopes() {
     let dir = tempfile::tempdir().unwrap();
+    let pipeline = seed_pipeline(dir.path());
     let input = dir.path().join("in.jsonl");
     std::fs::write(
         &input,
@@ -107,7 +114,8 @@ fn test_json_output_and_envelopes() {
 
 #[test]
 fn check_validates_config_module_and_init() {
-    let out = kmv_host(&["check", "--pipeline", "examples/seed/pipeline.toml"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = kmv_host(&["check", "--pipeline", &seed_pipeline(dir.path())]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -119,7 +127,6 @@ fn check_validates_config_module_and_init() {
         "{stdout}"
     );
 
-    let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("p.toml");
     std::fs::write(
         &bad,

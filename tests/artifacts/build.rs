@@ -21,10 +21,10 @@ fn main() {
     for dir in ["transforms", "guest-sdk", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    // The workspace's own target dir, so the examples' pipelines find the
-    // same files (`target/wasm32-wasip2/release/NAME.wasm`). The outer build
-    // locks only its own profile directory.
-    let target_dir = root.join("target");
+    // A target dir of its own: a nested build in the outer one would wait
+    // forever for the lock on target/release when the outer build is a
+    // release build (host proc-macros of the wasm build go there).
+    let target_dir = root.join("target/wasm-artifacts");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)

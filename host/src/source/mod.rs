@@ -1,6 +1,10 @@
 //! The Kafka source: a consumer group that hands records to the pipeline and
 //! commits an offset only once every record up to it is done.
 
+mod consumer;
+
+pub use consumer::{LagContext, Source, SourceError, expand_env};
+
 use crate::config::{ConfigError, Loaded};
 use serde::Deserialize;
 use std::collections::BTreeMap;

