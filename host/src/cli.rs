@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// Stream Kafka records through a WebAssembly transform into Milvus or Zilliz Cloud.
 ///
@@ -26,6 +27,16 @@ pub struct Cli {
     /// The pipeline to run (TOML: [source], [transform], [sink]).
     #[arg(long, value_name = "FILE", global = false)]
     pipeline: Option<PathBuf>,
+
+    /// Stop (flush, commit, exit 0) once no record has arrived for this many
+    /// seconds after partitions were assigned: for backfills and scripts.
+    #[arg(long, value_name = "SECONDS", requires = "pipeline")]
+    stop_when_idle: Option<f64>,
+
+    /// Seconds between progress lines (records in, rows written, skipped,
+    /// failed, batches, retries, consumer lag).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    progress_interval: f64,
 
     /// Log level or filter (e.g. `debug`, `kmv_host=trace`); RUST_LOG works too.
     #[arg(long, global = true, value_name = "FILTER")]
@@ -126,7 +137,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         None => match cli.pipeline {
-            Some(pipeline) => crate::pipeline::run_file(&pipeline).map(|()| ExitCode::SUCCESS),
+            Some(pipeline) => {
+                let options = crate::pipeline::RunOptions {
+                    stop_when_idle: cli.stop_when_idle.map(Duration::from_secs_f64),
+                    progress_interval: Duration::from_secs_f64(cli.progress_interval.max(0.1)),
+                };
+                crate::pipeline::run_file(&pipeline, options).map(|_| ExitCode::SUCCESS)
+            }
             None => anyhow::bail!(
                 "nothing to do: give --pipeline FILE to run a pipeline, or a command (see kmv-host --help)"
             ),

@@ -1,14 +1,523 @@
 //! Wires source -> transform -> sink into a running pipeline.
+//!
+//! Two stages run side by side, joined by a bounded channel (so a slow Milvus
+//! pauses consumption):
+//! - the **preparer** (a thread): polls Kafka, runs the transform, checks and
+//!   encodes each row against the collection schema, and hands over a
+//!   [`Chunk`]: the encoded rows plus, per partition, the offset after the
+//!   chunk's last record;
+//! - the **writer** (async): writes the chunk's rows in batches, with retries,
+//!   isolating rows Milvus rejects, and only then commits the chunk's offsets.
+//!
+//! Chunks are written and committed in order, so an offset is committed only
+//! once every record before it is written, skipped by the transform, or failed
+//! (logged under the `log` error policy).
 
+use crate::config::{Loaded, PipelineConfig};
+use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
+use crate::source::Source;
+use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
+use anyhow::Context;
+use rdkafka::consumer::CommitMode;
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tracing::{info, warn};
 
-/// Runs the pipeline in `path` until it is stopped.
-pub fn run_file(path: &Path) -> anyhow::Result<()> {
-    let loaded = crate::config::PipelineConfig::load(path)?;
-    anyhow::ensure!(
-        loaded.config.source.is_some(),
-        "{}: a [source] table is needed to run the pipeline",
-        path.display()
+/// How a run ends and reports.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stop (flush, commit, exit 0) once partitions are assigned and no record
+    /// has arrived for this long. `None`: run until SIGINT/SIGTERM.
+    pub stop_when_idle: Option<Duration>,
+    /// How often a progress line is logged.
+    pub progress_interval: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            stop_when_idle: None,
+            progress_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Counters of a run: what an operator asks about.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Records consumed from Kafka.
+    pub records_in: AtomicU64,
+    /// Rows Milvus acknowledged.
+    pub rows_written: AtomicU64,
+    /// Records the transform skipped on purpose.
+    pub skipped: AtomicU64,
+    /// Records that failed (transform error or fault, schema check, Milvus rejection).
+    pub failed: AtomicU64,
+    /// Write requests Milvus acknowledged.
+    pub batches: AtomicU64,
+    /// Write attempts retried.
+    pub retries: AtomicU64,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Records consumed.
+    pub records_in: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Records skipped.
+    pub skipped: u64,
+    /// Records failed.
+    pub failed: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Retries.
+    pub retries: u64,
+}
+
+impl Counters {
+    /// A snapshot.
+    pub fn summary(&self) -> Summary {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Summary {
+            records_in: get(&self.records_in),
+            rows_written: get(&self.rows_written),
+            skipped: get(&self.skipped),
+            failed: get(&self.failed),
+            batches: get(&self.batches),
+            retries: get(&self.retries),
+        }
+    }
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Where a row came from.
+#[derive(Debug, Clone)]
+struct RowTag {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+}
+
+/// What the preparer hands the writer.
+#[derive(Debug, Default)]
+struct Chunk {
+    rows: Vec<(EncodedRow, RowTag)>,
+    /// Per (topic, partition): the offset after the chunk's last record.
+    next_offsets: BTreeMap<(String, i32), i64>,
+}
+
+/// Runs the pipeline in `path` until it is stopped; returns the final counters.
+pub fn run_file(path: &Path, options: RunOptions) -> anyhow::Result<Summary> {
+    let loaded = PipelineConfig::load(path)?;
+    let engine = crate::cli::load_transform(&loaded)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    runtime.spawn(listen_for_signals(shutdown.clone()));
+    runtime.block_on(run(loaded, engine, options, shutdown))
+}
+
+async fn listen_for_signals(shutdown: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        warn!(
+            "Cannot listen for SIGTERM/SIGINT; stop the pipeline with SIGKILL (offsets stay safe)."
+        );
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!(signal = "SIGTERM", "Stopping: flushing in-flight rows and committing."),
+        _ = int.recv() => info!(signal = "SIGINT", "Stopping: flushing in-flight rows and committing."),
+    }
+    shutdown.store(true, Ordering::SeqCst);
+}
+
+/// Runs a loaded pipeline until `shutdown` is set (or it is idle, see
+/// [`RunOptions::stop_when_idle`]).
+pub async fn run(
+    loaded: Loaded,
+    engine: TransformEngine,
+    options: RunOptions,
+    shutdown: Arc<AtomicBool>,
+) -> anyhow::Result<Summary> {
+    let file = loaded.path.display().to_string();
+    let source_config = loaded
+        .config
+        .source
+        .clone()
+        .with_context(|| format!("{file}: a [source] table is needed to run the pipeline"))?;
+    let sink_config = loaded
+        .config
+        .sink
+        .clone()
+        .with_context(|| format!("{file}: a [sink] table is needed to run the pipeline"))?;
+    let sink = Arc::new(MilvusSink::connect(&sink_config).await.with_context(|| {
+        format!(
+            "{file}: [sink] {} collection `{}`",
+            sink_config.endpoint, sink_config.collection
+        )
+    })?);
+    info!(
+        endpoint = sink.endpoint(),
+        collection = sink_config.collection,
+        api = ?sink.api(),
+        write = ?sink.write_op(),
+        transform = engine.identity().short(),
+        "Connected to Milvus."
     );
-    anyhow::bail!("running pipelines lands with the end-to-end issue")
+    let source = Arc::new(
+        Source::start(&source_config, options.progress_interval)
+            .with_context(|| format!("{file}: [source] brokers {}", source_config.brokers))?,
+    );
+    info!(brokers = source_config.brokers, topics = ?source_config.topics, group = source_config.group_id, "Consuming.");
+
+    let counters = Arc::new(Counters::default());
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    let preparer = {
+        let (source, sink, counters, shutdown) = (
+            source.clone(),
+            sink.clone(),
+            counters.clone(),
+            shutdown.clone(),
+        );
+        let limits = PrepareLimits {
+            max_records: sink_config.batch_max_rows,
+            max_bytes: sink_config.batch_max_bytes,
+            linger: Duration::from_millis(sink_config.linger_ms),
+            stop_when_idle: options.stop_when_idle,
+        };
+        std::thread::Builder::new()
+            .name("kmv-prepare".into())
+            .spawn(move || prepare(&source, &engine, &sink, &counters, &shutdown, &limits, &tx))
+            .context("starting the transform thread")?
+    };
+
+    let mut progress = tokio::time::interval(options.progress_interval);
+    progress.tick().await;
+    let started = Instant::now();
+    let mut committed: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let result: anyhow::Result<()> = async {
+        loop {
+            tokio::select! {
+                chunk = rx.recv() => {
+                    let Some(chunk) = chunk else { break };
+                    write_chunk(&sink, &counters, chunk.rows).await?;
+                    source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
+                    for (partition, next) in chunk.next_offsets {
+                        let at = committed.entry(partition).or_insert(next);
+                        *at = (*at).max(next);
+                    }
+                }
+                _ = progress.tick() => log_progress(&counters, &source, started),
+            }
+        }
+        Ok(())
+    }
+    .await;
+    if result.is_err() {
+        shutdown.store(true, Ordering::SeqCst);
+    }
+    // The preparer ends once shutdown is set or the channel is closed.
+    drop(rx);
+    let prepared = tokio::task::spawn_blocking(move || preparer.join())
+        .await
+        .context("joining the transform thread")?;
+    if result.is_ok() {
+        source
+            .commit(&committed, CommitMode::Sync)
+            .context("committing final offsets")?;
+    }
+    let summary = counters.summary();
+    info!(
+        records_in = summary.records_in,
+        rows_written = summary.rows_written,
+        skipped = summary.skipped,
+        failed = summary.failed,
+        batches = summary.batches,
+        retries = summary.retries,
+        seconds = started.elapsed().as_secs(),
+        "Pipeline stopped."
+    );
+    result?;
+    match prepared {
+        Ok(r) => r?,
+        Err(_) => anyhow::bail!("the transform thread panicked"),
+    }
+    Ok(summary)
+}
+
+fn log_progress(counters: &Counters, source: &Source, started: Instant) {
+    let s = counters.summary();
+    info!(
+        records_in = s.records_in,
+        rows_written = s.rows_written,
+        skipped = s.skipped,
+        failed = s.failed,
+        batches = s.batches,
+        retries = s.retries,
+        lag = source.lag(),
+        rows_per_s = (s.rows_written as f64 / started.elapsed().as_secs_f64().max(0.001)) as u64,
+        "Progress."
+    );
+}
+
+struct PrepareLimits {
+    max_records: usize,
+    max_bytes: usize,
+    linger: Duration,
+    stop_when_idle: Option<Duration>,
+}
+
+/// The preparer thread: poll, transform, encode, hand over.
+fn prepare(
+    source: &Source,
+    engine: &TransformEngine,
+    sink: &MilvusSink,
+    counters: &Counters,
+    shutdown: &AtomicBool,
+    limits: &PrepareLimits,
+    tx: &tokio::sync::mpsc::Sender<Chunk>,
+) -> anyhow::Result<()> {
+    let mut worker = engine.worker()?;
+    let transform = engine.identity().short();
+    let mut last_record = Instant::now();
+    let mut assigned = false;
+    while !shutdown.load(Ordering::SeqCst) {
+        let mut records: Vec<KafkaRecord> = Vec::new();
+        let mut bytes = 0;
+        let mut first_at: Option<Instant> = None;
+        while records.len() < limits.max_records && bytes < limits.max_bytes {
+            let wait = match first_at {
+                None => Duration::from_millis(100),
+                Some(t) => match limits.linger.checked_sub(t.elapsed()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => break,
+                },
+            };
+            match source.poll(wait)? {
+                Some(record) => {
+                    bytes += record.value.as_ref().map_or(0, Vec::len);
+                    records.push(record);
+                    first_at.get_or_insert_with(Instant::now);
+                }
+                None if first_at.is_none() => break,
+                None => {}
+            }
+            if shutdown.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        if records.is_empty() {
+            if !assigned && source.has_assignment() {
+                assigned = true;
+                last_record = Instant::now();
+            }
+            if let Some(idle) = limits.stop_when_idle
+                && assigned
+                && last_record.elapsed() >= idle
+            {
+                info!(
+                    idle_ms = idle.as_millis() as u64,
+                    "No records for the idle time; stopping."
+                );
+                break;
+            }
+            continue;
+        }
+        last_record = Instant::now();
+        assigned = true;
+        add(&counters.records_in, records.len() as u64);
+        let outcomes = worker.process(&records)?;
+        let mut chunk = Chunk::default();
+        let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
+        for (record, outcome) in records.iter().zip(outcomes) {
+            let next = chunk
+                .next_offsets
+                .entry((record.topic.clone(), record.partition))
+                .or_insert(record.offset + 1);
+            *next = (*next).max(record.offset + 1);
+            let failure = match outcome {
+                RecordOutcome::Skip => {
+                    add(&counters.skipped, 1);
+                    continue;
+                }
+                RecordOutcome::Rows(rows) => {
+                    let encoded: Result<Vec<EncodedRow>, _> =
+                        rows.iter().map(|row| sink.encoder().encode(row)).collect();
+                    match encoded {
+                        Ok(encoded) => {
+                            let topic = topic_names
+                                .entry(record.topic.clone())
+                                .or_insert_with(|| record.topic.as_str().into())
+                                .clone();
+                            for row in encoded {
+                                let tag = RowTag {
+                                    topic: topic.clone(),
+                                    partition: record.partition,
+                                    offset: record.offset,
+                                };
+                                chunk.rows.push((row, tag));
+                            }
+                            if rows.is_empty() {
+                                add(&counters.skipped, 1);
+                            }
+                            continue;
+                        }
+                        Err(e) => ("schema_mismatch", e.reason),
+                    }
+                }
+                RecordOutcome::Error(reason) => ("transform_error", reason),
+                RecordOutcome::Fault { kind, reason } => {
+                    ("transform_fault", format!("{kind}: {reason}"))
+                }
+            };
+            add(&counters.failed, 1);
+            warn!(
+                topic = record.topic,
+                partition = record.partition,
+                offset = record.offset,
+                class = failure.0,
+                reason = failure.1,
+                transform,
+                "Record failed; logged and skipped."
+            );
+        }
+        if tx.blocking_send(chunk).is_err() {
+            break; // the writer stopped
+        }
+    }
+    Ok(())
+}
+
+/// Writes rows in batches, isolating rows Milvus rejects.
+async fn write_chunk(
+    sink: &MilvusSink,
+    counters: &Counters,
+    rows: Vec<(EncodedRow, RowTag)>,
+) -> anyhow::Result<()> {
+    let mut i = 0;
+    while i < rows.len() {
+        let mut builder = sink.batch_builder::<usize>();
+        while i < rows.len() {
+            match builder.push(rows[i].0.clone(), i) {
+                Ok(()) => i += 1,
+                Err(e) => match e.refusal {
+                    crate::sink::PushRefusal::Full => break,
+                    // An update of a key already in the batch: it goes in the
+                    // next batch, so the later record wins.
+                    crate::sink::PushRefusal::DuplicateKey { .. }
+                        if sink.write_op() == WriteOp::Upsert =>
+                    {
+                        break;
+                    }
+                    refusal => {
+                        row_failed(
+                            counters,
+                            &rows[i].1,
+                            "schema_mismatch",
+                            &refusal.to_string(),
+                        );
+                        i += 1;
+                    }
+                },
+            }
+        }
+        if let Some(batch) = builder.take() {
+            write_isolating(sink, counters, &rows, batch.tags).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes the rows `idx` as one batch; when Milvus rejects it as invalid,
+/// halves it until the rejected rows stand alone and fails only those.
+fn write_isolating<'a>(
+    sink: &'a MilvusSink,
+    counters: &'a Counters,
+    rows: &'a [(EncodedRow, RowTag)],
+    idx: Vec<usize>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut builder = sink.batch_builder::<usize>();
+        for &i in &idx {
+            if let Err(e) = builder.push(rows[i].0.clone(), i) {
+                anyhow::bail!("internal: a sub-batch refused a row it held before: {e}");
+            }
+        }
+        let Some(batch) = builder.take() else {
+            return Ok(());
+        };
+        match write_with_retry(sink, counters, &batch.body).await {
+            Ok(ok) => {
+                add(&counters.rows_written, ok.rows as u64);
+                add(&counters.batches, 1);
+                Ok(())
+            }
+            Err(WriteError::Rejected { code, message }) if idx.len() == 1 => {
+                row_failed(
+                    counters,
+                    &rows[idx[0]].1,
+                    "milvus_rejected",
+                    &format!("code {code}: {message}"),
+                );
+                Ok(())
+            }
+            Err(WriteError::Rejected { .. }) => {
+                let (left, right) = idx.split_at(idx.len() / 2);
+                write_isolating(sink, counters, rows, left.to_vec()).await?;
+                write_isolating(sink, counters, rows, right.to_vec()).await
+            }
+            Err(e) => Err(anyhow::Error::new(e)
+                .context("writing to Milvus (nothing from this batch on is committed)")),
+        }
+    })
+}
+
+async fn write_with_retry(
+    sink: &MilvusSink,
+    counters: &Counters,
+    body: &crate::sink::BatchBody,
+) -> Result<crate::sink::WriteOk, WriteError> {
+    let policy = sink.retry_policy();
+    let mut attempt = 1;
+    loop {
+        match sink.write(body).await {
+            Ok(ok) => return Ok(ok),
+            Err(e) => match policy.next_delay(attempt, &e) {
+                Some(delay) => {
+                    warn!(attempt, delay_ms = delay.as_millis() as u64, rows = body.rows(), error = %e, "Write failed; retrying.");
+                    add(&counters.retries, 1);
+                    tokio::time::sleep(delay).await;
+                    attempt += 1;
+                }
+                None => return Err(e),
+            },
+        }
+    }
+}
+
+fn row_failed(counters: &Counters, tag: &RowTag, class: &str, reason: &str) {
+    add(&counters.failed, 1);
+    warn!(
+        topic = &*tag.topic,
+        partition = tag.partition,
+        offset = tag.offset,
+        class,
+        reason,
+        "Row failed; logged and skipped."
+    );
 }

@@ -30,6 +30,7 @@ VENV_PKGS=(
   "numpy<2"
   "pandas<3"
   "requests"
+  "confluent-kafka==2.12.1"
 )
 
 PY="${KMV_PYTHON:-python3}"
