@@ -1,0 +1,267 @@
+//! End to end against real servers: tansu (Kafka protocol) and Milvus 2.3.5
+//! (REST v1), both started by tests/run.sh. Records go through the real
+//! `kmv-host` binary; Milvus is read back independently with pymilvus.
+
+mod common;
+
+use common::*;
+use serde_json::Value as Json;
+
+#[test]
+fn records_land_in_milvus_exactly() {
+    let (uri, topic) = (milvus(), unique("e2e_exact"));
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    let records = articles(0..300, 8);
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 64");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+    let out = run_host(&p, 3.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("records_in=300 rows_written=300 skipped=0 failed=0"),
+        "{}",
+        text(&out)
+    );
+
+    assert_eq!(wait_count(&uri, None, &topic, 300), 300);
+    let rows = query_all(&uri, None, &topic);
+    assert_eq!(rows.len(), 300);
+    for (row, (_, produced)) in rows.iter().zip(&records) {
+        let produced: Json = serde_json::from_slice(produced).unwrap();
+        assert_eq!(row["id"], produced["id"]);
+        assert_eq!(row["title"], produced["title"]);
+        assert_eq!(row["link"], produced["link"]);
+        let got: Vec<f64> = row["title_vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let want: Vec<f64> = produced["title_vector"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), 8);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-6,
+                "vector of {}: {got:?} vs {want:?}",
+                row["id"]
+            );
+        }
+    }
+}
+
+#[test]
+fn replay_with_upsert_leaves_no_duplicates() {
+    let (uri, topic) = (milvus(), unique("e2e_replay"));
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    produce(&topic, &articles(0..150, 8));
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
+
+    let group = unique("g");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &group,
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+    let out = run_host(&p, 3.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("write=Upsert"), "{}", text(&out));
+    assert_eq!(wait_count(&uri, None, &topic, 150), 150);
+
+    // A restart in the same group resumes after the committed offsets: nothing is read again.
+    produce(&topic, &articles(150..160, 8));
+    let out = run_host(&p, 3.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("Pipeline stopped. records_in=10 "),
+        "{}",
+        text(&out)
+    );
+
+    // A new group replays the whole topic: upserts leave one row per key.
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g2"),
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+    let out = run_host(&p, 3.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("records_in=160 rows_written=160"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(wait_count(&uri, None, &topic, 160), 160);
+}
+
+#[test]
+fn auto_id_collection_gets_inserts() {
+    let (uri, topic) = (milvus(), unique("e2e_autoid"));
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--auto-id", "--drop"],
+    );
+    produce(&topic, &articles(0..120, 8));
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
+    // The rename transform drops the id: Milvus generates one per row.
+    let config = "exclude = [\"id\"]\nvectors = [\"title_vector\"]";
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        kmv_test_artifacts::RENAME,
+        config,
+        &sink,
+    );
+    let out = run_host(&p, 3.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("write=Insert"), "{}", text(&out));
+    assert_eq!(wait_count(&uri, None, &topic, 120), 120);
+    let rows = query_all(&uri, None, &topic);
+    let mut titles: Vec<&str> = rows.iter().map(|r| r["title"].as_str().unwrap()).collect();
+    titles.sort();
+    titles.dedup();
+    assert_eq!(titles.len(), 120, "each record once");
+}
+
+#[test]
+fn rows_that_break_the_schema_are_reported_and_good_rows_written() {
+    let (uri, topic) = (milvus(), unique("e2e_schema"));
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    let mut records = articles(0..40, 8);
+    let mut bad = |id: i64, f: &dyn Fn(&mut Json)| {
+        let mut a = article(id, 8);
+        f(&mut a);
+        records.insert(
+            id as usize % 37,
+            (id.to_string(), a.to_string().into_bytes()),
+        );
+    };
+    bad(1001, &|a| {
+        a["title_vector"] = serde_json::json!([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
+    });
+    bad(1002, &|a| a["title"] = Json::String("x".repeat(600)));
+    bad(1003, &|a| {
+        a["title_vector"] = serde_json::json!(["a", 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8])
+    });
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+    let out = run_host(&p, 3.0, &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("records_in=43 rows_written=40 skipped=0 failed=3"),
+        "{log}"
+    );
+    assert!(
+        log.contains("field `title_vector`") && log.contains("got 7"),
+        "wrong dimension not explained: {log}"
+    );
+    assert!(
+        log.contains("field `title`") && log.contains("512"),
+        "over-long VarChar not explained: {log}"
+    );
+    // The seed transform parses the vector as numbers: a string in it is a transform error.
+    assert!(log.contains("class=\"transform_error\""), "{log}");
+    assert_eq!(wait_count(&uri, None, &topic, 40), 40);
+    let ids: Vec<i64> = query_all(&uri, None, &topic)
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, (0..40).collect::<Vec<_>>());
+}
+
+#[test]
+fn authorization_right_token_works_wrong_token_fails_fast() {
+    let (uri, topic) = (milvus_auth(), unique("e2e_auth"));
+    admin(
+        &uri,
+        Some("root:Milvus"),
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    produce(&topic, &articles(0..50, 8));
+    let dir = tempfile::tempdir().unwrap();
+    let sink =
+        format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\ntoken = \"${{KMV_TEST_TOKEN}}\"");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+
+    let started = std::time::Instant::now();
+    let out = run_host(&p, 3.0, &[("KMV_TEST_TOKEN", "root:NotThePassword")]);
+    let log = text(&out);
+    assert!(
+        !out.status.success(),
+        "a wrong token must stop the pipeline: {log}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        log.to_lowercase().contains("token"),
+        "the message should point at the token: {log}"
+    );
+    assert!(
+        !log.contains("NotThePassword"),
+        "the token leaked into the output: {log}"
+    );
+
+    let out = run_host(&p, 3.0, &[("KMV_TEST_TOKEN", "root:Milvus")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !text(&out).contains("root:Milvus"),
+        "the token leaked into the output"
+    );
+    assert_eq!(wait_count(&uri, Some("root:Milvus"), &topic, 50), 50);
+}
