@@ -171,19 +171,18 @@ pub async fn run(
             sink_config.endpoint, sink_config.collection
         )
     })?);
-    info!(
-        endpoint = sink.endpoint(),
-        collection = sink_config.collection,
-        api = ?sink.api(),
-        write = ?sink.write_op(),
-        transform = engine.identity().short(),
-        "Connected to Milvus."
-    );
     let source = Arc::new(
         Source::start(&source_config, options.progress_interval)
             .with_context(|| format!("{file}: [source] brokers {}", source_config.brokers))?,
     );
-    info!(brokers = source_config.brokers, topics = ?source_config.topics, group = source_config.group_id, "Consuming.");
+    info!(
+        brokers = source_config.brokers,
+        topics = ?source_config.topics,
+        group = source_config.group_id,
+        transform = engine.identity().short(),
+        write = ?sink.write_op(),
+        "Consuming."
+    );
 
     let counters = Arc::new(Counters::default());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
