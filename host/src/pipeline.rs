@@ -60,10 +60,15 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Write attempts retried.
     pub retries: AtomicU64,
+    /// Microseconds from the start of the run to the first record consumed (0: none yet).
+    first_record_us: AtomicU64,
+    /// Microseconds from the start of the run to the last batch written.
+    last_write_us: AtomicU64,
+    started: std::sync::OnceLock<Instant>,
 }
 
 /// The counters at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Summary {
     /// Records consumed.
     pub records_in: u64,
@@ -77,6 +82,9 @@ pub struct Summary {
     pub batches: u64,
     /// Retries.
     pub retries: u64,
+    /// Seconds from the first record consumed to the last batch written: the
+    /// time the pipeline was busy (rows_written / busy_seconds is its rate).
+    pub busy_seconds: f64,
 }
 
 impl Counters {
@@ -90,7 +98,25 @@ impl Counters {
             failed: get(&self.failed),
             batches: get(&self.batches),
             retries: get(&self.retries),
+            busy_seconds: get(&self.last_write_us).saturating_sub(get(&self.first_record_us))
+                as f64
+                / 1e6,
         }
+    }
+
+    fn micros(&self) -> u64 {
+        self.started.get_or_init(Instant::now).elapsed().as_micros() as u64
+    }
+
+    fn saw_records(&self) {
+        let now = self.micros().max(1);
+        let _ = self
+            .first_record_us
+            .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn wrote_batch(&self) {
+        self.last_write_us.store(self.micros(), Ordering::Relaxed);
     }
 }
 
@@ -185,7 +211,8 @@ pub async fn run(
     );
 
     let counters = Arc::new(Counters::default());
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(2);
+    counters.micros();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
     let preparer = {
         let (source, sink, counters, shutdown) = (
             source.clone(),
@@ -248,6 +275,7 @@ pub async fn run(
         failed = summary.failed,
         batches = summary.batches,
         retries = summary.retries,
+        busy_seconds = format!("{:.3}", summary.busy_seconds),
         seconds = started.elapsed().as_secs(),
         "Pipeline stopped."
     );
@@ -340,6 +368,7 @@ fn prepare(
         last_record = Instant::now();
         assigned = true;
         add(&counters.records_in, records.len() as u64);
+        counters.saw_records();
         let outcomes = worker.process(&records)?;
         let mut chunk = Chunk::default();
         let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
@@ -464,6 +493,7 @@ fn write_isolating<'a>(
             Ok(ok) => {
                 add(&counters.rows_written, ok.rows as u64);
                 add(&counters.batches, 1);
+                counters.wrote_batch();
                 Ok(())
             }
             Err(WriteError::Rejected { code, message }) if idx.len() == 1 => {

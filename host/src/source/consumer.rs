@@ -83,12 +83,17 @@ impl Source {
             .set("partition.assignment.strategy", "cooperative-sticky")
             // Bounds what librdkafka prefetches, and so the memory held while
             // Milvus is slow.
-            .set("queued.max.messages.kbytes", "65536")
-            .set("statistics.interval.ms", stats_interval.as_millis().max(1000).to_string());
+            .set("queued.max.messages.kbytes", "16384")
+            .set("fetch.max.bytes", "16777216")
+            .set(
+                "statistics.interval.ms",
+                stats_interval.as_millis().max(1000).to_string(),
+            );
         for (key, value) in &config.properties {
             client.set(key, expand_env(key, value)?);
         }
-        let consumer: BaseConsumer<LagContext> = client.create_with_context(LagContext::default())?;
+        let consumer: BaseConsumer<LagContext> =
+            client.create_with_context(LagContext::default())?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Source {
@@ -124,7 +129,11 @@ impl Source {
     }
 
     /// Commits, for each partition, the offset after the last record done.
-    pub fn commit(&self, next_offsets: &BTreeMap<(String, i32), i64>, mode: CommitMode) -> Result<(), SourceError> {
+    pub fn commit(
+        &self,
+        next_offsets: &BTreeMap<(String, i32), i64>,
+        mode: CommitMode,
+    ) -> Result<(), SourceError> {
         if next_offsets.is_empty() {
             return Ok(());
         }

@@ -1,0 +1,184 @@
+//! The whole pipeline (Kafka -> seed transform -> Milvus REST) against a plain
+//! REST insert of the same rows at the same batch size, into the real Milvus,
+//! in one run, for dim 8 and dim 768. Also the host's CPU-seconds per 100k
+//! records and its peak RSS. Target: pipeline >= 0.9x the plain insert.
+//!
+//! Needs the services tests/run.sh starts (tansu, Milvus); fails otherwise.
+//! Run with `cargo bench -p kmv-host --bench pipeline`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use std::time::Instant;
+
+const BATCH: usize = 1000;
+
+/// Rows/s of sequential `POST /v1/vector/insert` calls, BATCH rows each,
+/// with the rows the seed transform makes of the same records.
+fn plain_insert(uri: &str, collection: &str, records: &[(String, Vec<u8>)]) -> f64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .map(|(_, v)| serde_json::from_slice(v).unwrap())
+        .collect();
+    let bodies: Vec<Vec<u8>> = rows
+        .chunks(BATCH)
+        .map(|chunk| {
+            serde_json::to_vec(&serde_json::json!({"collectionName": collection, "data": chunk}))
+                .unwrap()
+        })
+        .collect();
+    runtime.block_on(async {
+        let start = Instant::now();
+        for body in bodies {
+            let answer: serde_json::Value = client
+                .post(format!("{uri}/v1/vector/insert"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["code"], 200, "{answer}");
+        }
+        records.len() as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+struct HostRun {
+    rows_per_s: f64,
+    cpu_seconds: f64,
+    max_rss_mib: f64,
+}
+
+fn pipeline_run(uri: &str, topic: &str, n: usize) -> HostRun {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!(
+        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nbatch_max_rows = {BATCH}"
+    );
+    let p = pipeline(
+        dir.path(),
+        topic,
+        &unique("bench"),
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+    let log_path = dir.path().join("host.log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+        .arg("--pipeline")
+        .arg(&p)
+        .args(["--stop-when-idle", "2", "--log-format", "json"])
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let (status, cpu_seconds, max_rss_mib) = wait_with_usage(child.id());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(status, 0, "{log}");
+    let summary: serde_json::Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["message"] == "Pipeline stopped.")
+        .unwrap_or_else(|| panic!("no summary in {log}"));
+    assert_eq!(summary["rows_written"], n as u64, "{summary}");
+    let busy: f64 = summary["busy_seconds"].as_str().unwrap().parse().unwrap();
+    HostRun {
+        rows_per_s: n as f64 / busy,
+        cpu_seconds,
+        max_rss_mib,
+    }
+}
+
+/// Waits for the child `pid`: (exit status, user+system CPU seconds, max RSS MiB) of it alone.
+fn wait_with_usage(pid: u32) -> (i32, f64, f64) {
+    let mut status = 0;
+    // SAFETY: wait4 only writes the status and the struct it is given; the
+    // child is ours and waited for once.
+    #[allow(unsafe_code)]
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let waited = libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage);
+        assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (
+        code,
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+        usage.ru_maxrss as f64 / 1024.0,
+    )
+}
+
+fn main() {
+    let uri = milvus();
+    println!(
+        "pipeline vs plain REST v1 insert into Milvus 2.3.5, batch {BATCH} rows (same rows, same batch size)"
+    );
+    println!(
+        "{:<8} {:>7} {:>14} {:>16} {:>7} {:>18} {:>14}",
+        "shape",
+        "rows",
+        "plain rows/s",
+        "pipeline rows/s",
+        "ratio",
+        "CPU s / 100k rec",
+        "peak RSS MiB"
+    );
+    for (dim, n) in [(8usize, 50_000usize), (768, 5_000)] {
+        let records = articles(0..n as i64, dim);
+        let plain = unique("bench_plain");
+        admin(
+            &uri,
+            None,
+            &[
+                "create-seed",
+                "--collection",
+                &plain,
+                "--dim",
+                &dim.to_string(),
+                "--drop",
+            ],
+        );
+        let plain_rate = plain_insert(&uri, &plain, &records);
+
+        let topic = unique("bench_pipe");
+        admin(
+            &uri,
+            None,
+            &[
+                "create-seed",
+                "--collection",
+                &topic,
+                "--dim",
+                &dim.to_string(),
+                "--drop",
+            ],
+        );
+        produce(&topic, &records);
+        let run = pipeline_run(&uri, &topic, n);
+        println!(
+            "{:<8} {:>7} {:>14.0} {:>16.0} {:>6.2}x {:>18.2} {:>14.1}",
+            format!("dim {dim}"),
+            n,
+            plain_rate,
+            run.rows_per_s,
+            run.rows_per_s / plain_rate,
+            run.cpu_seconds / n as f64 * 100_000.0,
+            run.max_rss_mib
+        );
+        admin(&uri, None, &["drop", "--collection", &plain]);
+        admin(&uri, None, &["drop", "--collection", &topic]);
+    }
+    println!(
+        "(pipeline rows/s: rows written / time from the first record consumed to the last batch acknowledged)"
+    );
+}
