@@ -465,30 +465,22 @@ async fn write_chunk(
             }
         }
         if let Some(batch) = builder.take() {
-            write_isolating(sink, counters, &rows, batch.tags).await?;
+            write_isolating(sink, counters, &rows, batch).await?;
         }
     }
     Ok(())
 }
 
-/// Writes the rows `idx` as one batch; when Milvus rejects it as invalid,
-/// halves it until the rejected rows stand alone and fails only those.
+/// Writes `batch` (whose tags index `rows`); when Milvus rejects it as
+/// invalid, halves it until the rejected rows stand alone and fails only those.
 fn write_isolating<'a>(
     sink: &'a MilvusSink,
     counters: &'a Counters,
     rows: &'a [(EncodedRow, RowTag)],
-    idx: Vec<usize>,
+    batch: crate::sink::Batch<usize>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
     Box::pin(async move {
-        let mut builder = sink.batch_builder::<usize>();
-        for &i in &idx {
-            if let Err(e) = builder.push(rows[i].0.clone(), i) {
-                anyhow::bail!("internal: a sub-batch refused a row it held before: {e}");
-            }
-        }
-        let Some(batch) = builder.take() else {
-            return Ok(());
-        };
+        let idx = batch.tags;
         match write_with_retry(sink, counters, &batch.body).await {
             Ok(ok) => {
                 add(&counters.rows_written, ok.rows as u64);
@@ -507,8 +499,20 @@ fn write_isolating<'a>(
             }
             Err(WriteError::Rejected { .. }) => {
                 let (left, right) = idx.split_at(idx.len() / 2);
-                write_isolating(sink, counters, rows, left.to_vec()).await?;
-                write_isolating(sink, counters, rows, right.to_vec()).await
+                for half in [left, right] {
+                    let mut builder = sink.batch_builder::<usize>();
+                    for &i in half {
+                        if let Err(e) = builder.push(rows[i].0.clone(), i) {
+                            anyhow::bail!(
+                                "internal: a sub-batch refused a row it held before: {e}"
+                            );
+                        }
+                    }
+                    if let Some(sub) = builder.take() {
+                        write_isolating(sink, counters, rows, sub).await?;
+                    }
+                }
+                Ok(())
             }
             Err(e) => Err(anyhow::Error::new(e)
                 .context("writing to Milvus (nothing from this batch on is committed)")),
