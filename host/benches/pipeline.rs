@@ -69,6 +69,8 @@ fn pipeline_run(uri: &str, topic: &str, n: usize) -> HostRun {
         &sink,
     );
     let log_path = dir.path().join("host.log");
+    // Waited for with wait4 below, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_kmv-host"))
         .arg("--pipeline")
         .arg(&p)

@@ -13,8 +13,14 @@ fn repo() -> PathBuf {
 fn seed_pipeline(dir: &Path) -> String {
     let text = std::fs::read_to_string(repo().join("examples/seed/pipeline.toml")).unwrap();
     let example_module = "module = \"../../target/wasm32-wasip2/release/seed.wasm\"";
-    assert!(text.contains(example_module), "the seed example no longer names {example_module}");
-    let text = text.replace(example_module, &format!("module = {:?}", kmv_test_artifacts::SEED));
+    assert!(
+        text.contains(example_module),
+        "the seed example no longer names {example_module}"
+    );
+    let text = text.replace(
+        example_module,
+        &format!("module = {:?}", kmv_test_artifacts::SEED),
+    );
     let path = dir.join("pipeline.toml");
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
@@ -32,7 +38,13 @@ fn kmv_host(args: &[&str]) -> std::process::Output {
 fn test_prints_the_seed_row() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = seed_pipeline(dir.path());
-    let out = kmv_host(&["test", "--pipeline", &pipeline, "--input", "examples/seed/records.jsonl"]);
+    let out = kmv_host(&[
+        "test",
+        "--pipeline",
+        &pipeline,
+        "--input",
+        "examples/seed/records.jsonl",
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -74,7 +86,7 @@ fn test_json_output_and_envelopes() {
     let out = kmv_host(&[
         "test",
         "--pipeline",
-        "examples/seed/pipeline.toml",
+        &pipeline,
         "--input",
         input.to_str().unwrap(),
         "--output",

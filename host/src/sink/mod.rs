@@ -1,8 +1,38 @@
 //! The Milvus sink: checks rows against the collection schema, batches them
 //! and writes them over the Milvus REST API (v1 or v2).
+//!
+//! [`connect`] expands the token, finds out which REST API the server speaks,
+//! reads the collection's schema and decides between insert and upsert. The
+//! pipeline then turns each row into JSON with the sink's [`RowEncoder`]
+//! (which checks it against the schema), gathers rows in a [`BatchBuilder`]
+//! (with a tag per row, e.g. its Kafka offset), and sends each body with
+//! [`MilvusSink::write`]. A failed write is retryable, rejected (the batch is
+//! bad) or fatal; [`RetryPolicy`] says whether and when to try again.
+//!
+//! - `schema`: the collection schema from REST v1 and v2 describe answers.
+//! - `encode`: rows to JSON, checked against the schema in the same pass.
+//! - `batch`: rows to one request body, with limits and duplicate keys.
+//! - `client`: the HTTP service: requests, answers, outcomes.
+//! - `retry`: what is retryable, and the backoff.
+
+mod batch;
+mod client;
+mod encode;
+mod retry;
+mod schema;
+
+#[cfg(test)]
+mod mock;
+
+pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
+pub use client::{MilvusSink, RestApi, SinkError, WriteError, WriteOk, WriteOp, connect};
+pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
+pub use retry::{FailureClass, RetryPolicy, classify};
+pub use schema::{CollectionSchema, DataType, ElementType, FieldSchema, SchemaError};
 
 use crate::config::{ConfigError, Loaded};
 use serde::Deserialize;
+use std::fmt;
 
 /// `[sink]`: the Milvus or Zilliz Cloud collection rows are written to.
 #[derive(Debug, Clone, Deserialize)]
@@ -17,7 +47,7 @@ pub struct SinkConfig {
     pub api: ApiVersion,
     /// `user:password` on Milvus, an API key on Zilliz Cloud; may be
     /// `${ENV_VAR}`. Never logged.
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// The database (REST v2 and Milvus 2.3 `dbName`).
     pub database: Option<String>,
     /// The collection rows are written to.
@@ -38,6 +68,44 @@ pub struct SinkConfig {
     /// HTTP request timeout in milliseconds.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Attempts at writing one batch, the first included, before the
+    /// pipeline gives up on a retryable failure (server busy or unreachable).
+    #[serde(default = "default_retry_max_attempts")]
+    pub retry_max_attempts: u32,
+    /// The wait after the first failed attempt, in milliseconds; it doubles
+    /// with each attempt.
+    #[serde(default = "default_retry_initial_backoff_ms")]
+    pub retry_initial_backoff_ms: u64,
+    /// The longest wait between attempts, in milliseconds.
+    #[serde(default = "default_retry_max_backoff_ms")]
+    pub retry_max_backoff_ms: u64,
+    /// The random part of each wait, from 0 (none) to 1 (all of it).
+    #[serde(default = "default_retry_jitter")]
+    pub retry_jitter: f64,
+}
+
+/// A secret from the configuration (the token). Its `Debug` never shows it,
+/// and it has no `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// The Milvus REST API version.
@@ -84,26 +152,38 @@ fn default_linger_ms() -> u64 {
 fn default_request_timeout_ms() -> u64 {
     30_000
 }
+fn default_retry_max_attempts() -> u32 {
+    10
+}
+fn default_retry_initial_backoff_ms() -> u64 {
+    200
+}
+fn default_retry_max_backoff_ms() -> u64 {
+    30_000
+}
+fn default_retry_jitter() -> f64 {
+    0.2
+}
 
 impl SinkConfig {
     pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
         if self.batch_max_bytes > MAX_REQUEST_BYTES || self.batch_max_bytes < 1024 {
             return Err(loaded.error_at(
-                loaded.key_span("sink.batch_max_bytes"),
+                loaded.key_span("sink", "batch_max_bytes"),
                 "sink.batch_max_bytes",
                 format!("must be between 1024 and {MAX_REQUEST_BYTES} (64 MiB, Zilliz Cloud's request limit)"),
             ));
         }
         if self.batch_max_rows == 0 {
             return Err(loaded.error_at(
-                loaded.key_span("sink.batch_max_rows"),
+                loaded.key_span("sink", "batch_max_rows"),
                 "sink.batch_max_rows",
                 "must be at least 1".into(),
             ));
         }
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
             return Err(loaded.error_at(
-                loaded.key_span("sink.endpoint"),
+                loaded.key_span("sink", "endpoint"),
                 "sink.endpoint",
                 format!("`{}` must start with http:// or https://", self.endpoint),
             ));

@@ -1,0 +1,1254 @@
+//! Rows to JSON: each value is checked against its field and written in the
+//! same pass, straight into the request bytes (nothing is parsed back).
+//!
+//! Milvus 2.3 and 2.4 accept some bad input silently (a number into a VarChar,
+//! an Int8 out of range, extra keys dropped), so every check that Milvus
+//! would skip is made here, and a bad row is an error that names its field.
+
+use super::RestApi;
+use super::schema::{CollectionSchema, DataType, ElementType, FieldSchema};
+use crate::transform::{ArrayValue, Field, Value};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Write as _;
+
+/// A row that does not fit the collection. The reason names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct RowError {
+    /// The field at fault, when one is.
+    pub field: Option<String>,
+    /// What is wrong, e.g. "field `v`: expected 8 values (FloatVector dim 8), got 7".
+    pub reason: String,
+}
+
+/// A primary key value, as written or as acknowledged by Milvus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PrimaryKey {
+    /// An Int64 key.
+    Int(i64),
+    /// A VarChar key.
+    Str(String),
+}
+
+impl fmt::Display for PrimaryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PrimaryKey::Int(i) => write!(f, "{i}"),
+            PrimaryKey::Str(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+/// One row, checked and written as a JSON object.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedRow {
+    /// The row's JSON object.
+    pub json: Vec<u8>,
+    /// Its primary key; `None` on auto-id collections.
+    pub pk: Option<PrimaryKey>,
+}
+
+impl EncodedRow {
+    /// Bytes of JSON.
+    pub fn len(&self) -> usize {
+        self.json.len()
+    }
+
+    /// Never true for a row that was encoded (`{}` at least).
+    pub fn is_empty(&self) -> bool {
+        self.json.is_empty()
+    }
+}
+
+/// Never prints the row: it may hold vectors.
+impl fmt::Debug for EncodedRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncodedRow")
+            .field("bytes", &self.json.len())
+            .field("pk", &self.pk)
+            .finish()
+    }
+}
+
+/// Checks rows against one collection's schema and writes them as JSON for
+/// one REST API version.
+#[derive(Debug, Clone)]
+pub struct RowEncoder {
+    schema: CollectionSchema,
+    api: RestApi,
+    by_name: HashMap<String, usize>,
+}
+
+impl RowEncoder {
+    /// An encoder for `schema`, writing what `api` expects.
+    pub fn new(schema: CollectionSchema, api: RestApi) -> Self {
+        let by_name = schema
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.name.clone(), i))
+            .collect();
+        RowEncoder {
+            schema,
+            api,
+            by_name,
+        }
+    }
+
+    /// The schema rows are checked against.
+    pub fn schema(&self) -> &CollectionSchema {
+        &self.schema
+    }
+
+    /// Checks `row` and writes it as a JSON object.
+    pub fn encode(&self, row: &[Field]) -> Result<EncodedRow, RowError> {
+        let mut json = Vec::with_capacity(64 + 16 * row.len());
+        let pk = self.encode_into(row, &mut json)?;
+        Ok(EncodedRow { json, pk })
+    }
+
+    /// Checks `row` and appends it to `out` as a JSON object; returns its
+    /// primary key (`None` on auto-id collections). On error `out` is left
+    /// as it was.
+    pub fn encode_into(
+        &self,
+        row: &[Field],
+        out: &mut Vec<u8>,
+    ) -> Result<Option<PrimaryKey>, RowError> {
+        let start = out.len();
+        let result = self.write_row(row, out);
+        if result.is_err() {
+            out.truncate(start);
+        }
+        result
+    }
+
+    fn write_row(&self, row: &[Field], out: &mut Vec<u8>) -> Result<Option<PrimaryKey>, RowError> {
+        let mut seen = vec![false; self.schema.fields.len()];
+        let mut pk = None;
+        let mut first = true;
+        out.push(b'{');
+        for (i, field) in row.iter().enumerate() {
+            let name = field.name.as_str();
+            match self.by_name.get(name) {
+                Some(&idx) => {
+                    let fs = &self.schema.fields[idx];
+                    if seen[idx] {
+                        return Err(err(name, format!("field `{name}`: set twice in one row")));
+                    }
+                    seen[idx] = true;
+                    if fs.primary && self.schema.auto_id {
+                        return Err(err(
+                            name,
+                            format!(
+                                "field `{name}`: primary key must not be set on an auto-id collection (Milvus generates it)"
+                            ),
+                        ));
+                    }
+                    if fs.function_output {
+                        return Err(err(
+                            name,
+                            format!(
+                                "field `{name}`: computed by a Milvus function; rows must not set it"
+                            ),
+                        ));
+                    }
+                    if matches!(field.value, Value::Null) && !(fs.nullable || fs.has_default) {
+                        return Err(err(
+                            name,
+                            format!("field `{name}`: null, but the field is not nullable"),
+                        ));
+                    }
+                    key(out, &mut first, name);
+                    if fs.primary {
+                        pk = Some(write_pk(fs, &field.value, out)?);
+                    } else {
+                        self.write_value(fs, &field.value, out)?;
+                    }
+                }
+                None => {
+                    if !self.schema.dynamic {
+                        return Err(err(
+                            name,
+                            format!(
+                                "field `{name}`: not in collection `{}` and dynamic fields are off",
+                                self.schema.name
+                            ),
+                        ));
+                    }
+                    if name == "$meta" {
+                        return Err(err(
+                            name,
+                            "field `$meta`: reserved for Milvus' dynamic field; name the keys it should hold instead".into(),
+                        ));
+                    }
+                    if row[..i].iter().any(|f| f.name == name) {
+                        return Err(err(name, format!("field `{name}`: set twice in one row")));
+                    }
+                    if matches!(field.value, Value::Null) {
+                        continue; // Milvus skips null dynamic values too.
+                    }
+                    key(out, &mut first, name);
+                    write_dynamic(name, &field.value, out)?;
+                }
+            }
+        }
+        self.check_missing(&seen)?;
+        out.push(b'}');
+        Ok(pk)
+    }
+
+    fn check_missing(&self, seen: &[bool]) -> Result<(), RowError> {
+        let mut missing = self
+            .schema
+            .fields
+            .iter()
+            .zip(seen)
+            .filter(|(f, seen)| {
+                let optional = (f.primary && self.schema.auto_id)
+                    || f.function_output
+                    || f.nullable
+                    || f.has_default;
+                !**seen && !optional
+            })
+            .map(|(f, _)| f);
+        let Some(first) = missing.next() else {
+            return Ok(());
+        };
+        if first.primary {
+            return Err(err(
+                &first.name,
+                format!("field `{}`: missing primary key", first.name),
+            ));
+        }
+        let rest: Vec<&str> = missing.map(|f| f.name.as_str()).collect();
+        let reason = if rest.is_empty() {
+            format!("field `{}`: missing", first.name)
+        } else {
+            format!("fields `{}`, `{}`: missing", first.name, rest.join("`, `"))
+        };
+        Err(err(&first.name, reason))
+    }
+
+    fn write_value(
+        &self,
+        fs: &FieldSchema,
+        value: &Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RowError> {
+        let name = fs.name.as_str();
+        match (&fs.data_type, value) {
+            (_, Value::Null) => out.extend_from_slice(b"null"),
+            (DataType::Bool, Value::Boolean(b)) => out.extend_from_slice(bool_text(*b)),
+            (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64, v) => {
+                let i = int_value(fs, v)?;
+                let bounds = match fs.data_type {
+                    DataType::Int8 => Some(INT8),
+                    DataType::Int16 => Some(INT16),
+                    DataType::Int32 => Some(INT32),
+                    _ => None,
+                };
+                check_int_range(name, bounds, i)?;
+                write_num(out, i);
+            }
+            (DataType::Float, Value::Int64(i)) => write_num(out, *i),
+            (DataType::Float, Value::Double(d)) => write_num(out, to_f32(name, *d)?),
+            (DataType::Double, Value::Int64(i)) => write_num(out, *i),
+            (DataType::Double, Value::Double(d)) => write_num(out, finite(name, *d)?),
+            (DataType::VarChar { max_length }, Value::Varchar(s)) => {
+                check_len(name, s, *max_length, "VarChar max_length")?;
+                write_str(out, s);
+            }
+            (DataType::Json, Value::Json(text)) => write_json_field(name, text, out)?,
+            (
+                DataType::Array {
+                    element,
+                    max_capacity,
+                },
+                Value::Array(a),
+            ) => write_array(name, *element, *max_capacity, a, out)?,
+            (
+                DataType::FloatVector { dim }
+                | DataType::Float16Vector { dim }
+                | DataType::BFloat16Vector { dim },
+                v,
+            ) if is_float_list(v) => write_float_vector(fs, *dim, v, out)?,
+            (DataType::BinaryVector { dim }, Value::BinaryVector(bytes)) => {
+                let want = (*dim as usize).div_ceil(8);
+                if bytes.len() != want {
+                    return Err(err(
+                        name,
+                        format!(
+                            "field `{name}`: expected {want} bytes (BinaryVector dim {dim}), got {}",
+                            bytes.len()
+                        ),
+                    ));
+                }
+                match self.api {
+                    // v1 (2.3) casts each element of a number array to a byte.
+                    RestApi::V1 => write_seq(out, bytes.iter().map(|b| i64::from(*b))),
+                    // v2 unmarshals into Go []byte: base64 (handler_v2 tests send "AQ==").
+                    RestApi::V2 => {
+                        out.push(b'"');
+                        base64_into(bytes, out);
+                        out.push(b'"');
+                    }
+                }
+            }
+            (DataType::SparseFloatVector, Value::SparseVector(pairs)) => {
+                write_sparse(name, pairs, out)?
+            }
+            (t, v) => {
+                return Err(err(
+                    name,
+                    format!("field `{name}`: expected {t}, got {}", kind(v)),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn err(field: &str, reason: String) -> RowError {
+    RowError {
+        field: Some(field.to_string()),
+        reason,
+    }
+}
+
+fn key(out: &mut Vec<u8>, first: &mut bool, name: &str) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    write_str(out, name);
+    out.push(b':');
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing JSON to a Vec cannot fail");
+}
+
+fn write_num<N: serde::Serialize>(out: &mut Vec<u8>, n: N) {
+    serde_json::to_writer(&mut *out, &n).expect("writing JSON to a Vec cannot fail");
+}
+
+fn write_seq<N: serde::Serialize>(out: &mut Vec<u8>, items: impl Iterator<Item = N>) {
+    out.push(b'[');
+    for (i, n) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_num(out, n);
+    }
+    out.push(b']');
+}
+
+fn bool_text(b: bool) -> &'static [u8] {
+    if b { b"true" } else { b"false" }
+}
+
+/// The WIT name of a value's kind, for messages (never the value itself).
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Boolean(_) => "boolean",
+        Value::Int64(_) => "int64",
+        Value::Double(_) => "double",
+        Value::Varchar(_) => "varchar",
+        Value::Json(_) => "json",
+        Value::Array(a) => array_kind(a),
+        Value::FloatVector(_) => "float-vector",
+        Value::BinaryVector(_) => "binary-vector",
+        Value::SparseVector(_) => "sparse-vector",
+    }
+}
+
+fn array_kind(a: &ArrayValue) -> &'static str {
+    match a {
+        ArrayValue::Bools(_) => "array of bools",
+        ArrayValue::Ints(_) => "array of ints",
+        ArrayValue::Floats(_) => "array of floats",
+        ArrayValue::Varchars(_) => "array of varchars",
+    }
+}
+
+fn write_pk(fs: &FieldSchema, value: &Value, out: &mut Vec<u8>) -> Result<PrimaryKey, RowError> {
+    let name = fs.name.as_str();
+    match (&fs.data_type, value) {
+        (DataType::Int64, v @ (Value::Int64(_) | Value::Double(_))) => {
+            let i = int_value(fs, v)?;
+            write_num(out, i);
+            Ok(PrimaryKey::Int(i))
+        }
+        (DataType::VarChar { max_length }, Value::Varchar(s)) => {
+            check_len(name, s, *max_length, "VarChar max_length")?;
+            write_str(out, s);
+            Ok(PrimaryKey::Str(s.clone()))
+        }
+        (t, v) => Err(err(
+            name,
+            format!(
+                "field `{name}`: expected {t} (primary key), got {}",
+                kind(v)
+            ),
+        )),
+    }
+}
+
+/// An integer from an `int64`, or from a `double` holding a whole number.
+fn int_value(fs: &FieldSchema, v: &Value) -> Result<i64, RowError> {
+    let name = fs.name.as_str();
+    match v {
+        Value::Int64(i) => Ok(*i),
+        // 2^63 as f64; every whole f64 below it converts exactly.
+        Value::Double(d)
+            if d.is_finite() && d.fract() == 0.0 && d.abs() < 9.223_372_036_854_776e18 =>
+        {
+            Ok(*d as i64)
+        }
+        Value::Double(d) => Err(err(
+            name,
+            format!(
+                "field `{name}`: {d} is not a whole number ({})",
+                fs.data_type
+            ),
+        )),
+        other => Err(err(
+            name,
+            format!(
+                "field `{name}`: expected {}, got {}",
+                fs.data_type,
+                kind(other)
+            ),
+        )),
+    }
+}
+
+/// A narrow integer type: its name and range.
+type IntBounds = (&'static str, i64, i64);
+const INT8: IntBounds = ("Int8", i8::MIN as i64, i8::MAX as i64);
+const INT16: IntBounds = ("Int16", i16::MIN as i64, i16::MAX as i64);
+const INT32: IntBounds = ("Int32", i32::MIN as i64, i32::MAX as i64);
+
+fn check_int_range(name: &str, bounds: Option<IntBounds>, i: i64) -> Result<(), RowError> {
+    if let Some((type_name, lo, hi)) = bounds
+        && !(lo..=hi).contains(&i)
+    {
+        return Err(err(
+            name,
+            format!("field `{name}`: {i} is out of {type_name} range ({lo}..={hi})"),
+        ));
+    }
+    Ok(())
+}
+
+fn finite(name: &str, d: f64) -> Result<f64, RowError> {
+    if d.is_finite() {
+        Ok(d)
+    } else {
+        Err(err(
+            name,
+            format!("field `{name}`: {d} is not a number Milvus can store"),
+        ))
+    }
+}
+
+fn to_f32(name: &str, d: f64) -> Result<f32, RowError> {
+    let d = finite(name, d)?;
+    if d.abs() > f64::from(f32::MAX) {
+        return Err(err(
+            name,
+            format!("field `{name}`: {d:e} is out of Float range"),
+        ));
+    }
+    Ok(d as f32)
+}
+
+fn check_len(name: &str, s: &str, max: u32, what: &str) -> Result<(), RowError> {
+    if s.len() > max as usize {
+        return Err(err(
+            name,
+            format!("field `{name}`: {} bytes, over {what} {max}", s.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn write_json_field(name: &str, text: &str, out: &mut Vec<u8>) -> Result<(), RowError> {
+    let raw: &RawValue = serde_json::from_str(text)
+        .map_err(|e| err(name, format!("field `{name}`: not valid JSON text: {e}")))?;
+    let raw = raw.get();
+    if raw.starts_with('"') {
+        // Milvus would store the string's unquoted content, which is not JSON.
+        return Err(err(
+            name,
+            format!(
+                "field `{name}`: a JSON string cannot go into a JSON field (Milvus would store its content unquoted); wrap it in an object"
+            ),
+        ));
+    }
+    out.extend_from_slice(raw.as_bytes());
+    Ok(())
+}
+
+fn is_float_list(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::FloatVector(_) | Value::Array(ArrayValue::Floats(_) | ArrayValue::Ints(_))
+    )
+}
+
+fn write_float_vector(
+    fs: &FieldSchema,
+    dim: u32,
+    v: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), RowError> {
+    let name = fs.name.as_str();
+    let len = match v {
+        Value::FloatVector(x) => x.len(),
+        Value::Array(ArrayValue::Floats(x)) => x.len(),
+        Value::Array(ArrayValue::Ints(x)) => x.len(),
+        _ => unreachable!("is_float_list checked the kind"),
+    };
+    if len != dim as usize {
+        let t = match fs.data_type {
+            DataType::Float16Vector { .. } => "Float16Vector",
+            DataType::BFloat16Vector { .. } => "BFloat16Vector",
+            _ => "FloatVector",
+        };
+        return Err(err(
+            name,
+            format!("field `{name}`: expected {dim} values ({t} dim {dim}), got {len}"),
+        ));
+    }
+    // Float16 overflows to infinity past 65504; bfloat16 has f32's range.
+    let max = if matches!(fs.data_type, DataType::Float16Vector { .. }) {
+        65504.0
+    } else {
+        f64::from(f32::MAX)
+    };
+    let check = |i: usize, x: f64| -> Result<f32, RowError> {
+        if !x.is_finite() || x.abs() > max {
+            return Err(err(
+                name,
+                format!(
+                    "field `{name}`: value {i} of the vector is {x}, not a number {} can hold",
+                    fs.data_type
+                ),
+            ));
+        }
+        Ok(x as f32)
+    };
+    out.push(b'[');
+    for i in 0..len {
+        let x = match v {
+            Value::FloatVector(x) => f64::from(x[i]),
+            Value::Array(ArrayValue::Floats(x)) => x[i],
+            Value::Array(ArrayValue::Ints(x)) => x[i] as f64,
+            _ => unreachable!("is_float_list checked the kind"),
+        };
+        if i > 0 {
+            out.push(b',');
+        }
+        write_num(out, check(i, x)?);
+    }
+    out.push(b']');
+    Ok(())
+}
+
+fn write_sparse(name: &str, pairs: &[(u32, f32)], out: &mut Vec<u8>) -> Result<(), RowError> {
+    let mut indices: Vec<u32> = pairs.iter().map(|(i, _)| *i).collect();
+    indices.sort_unstable();
+    if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
+        return Err(err(
+            name,
+            format!(
+                "field `{name}`: index {} appears twice in the sparse vector",
+                w[0]
+            ),
+        ));
+    }
+    out.push(b'{');
+    for (n, (index, value)) in pairs.iter().enumerate() {
+        if !value.is_finite() {
+            return Err(err(
+                name,
+                format!(
+                    "field `{name}`: the value at index {index} is {value}, not a number Milvus can store"
+                ),
+            ));
+        }
+        if n > 0 {
+            out.push(b',');
+        }
+        write!(out, "\"{index}\":").expect("writing to a Vec cannot fail");
+        write_num(out, *value);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_array(
+    name: &str,
+    element: Option<ElementType>,
+    max_capacity: Option<u32>,
+    a: &ArrayValue,
+    out: &mut Vec<u8>,
+) -> Result<(), RowError> {
+    let len = match a {
+        ArrayValue::Bools(x) => x.len(),
+        ArrayValue::Ints(x) => x.len(),
+        ArrayValue::Floats(x) => x.len(),
+        ArrayValue::Varchars(x) => x.len(),
+    };
+    if let Some(cap) = max_capacity
+        && len > cap as usize
+    {
+        return Err(err(
+            name,
+            format!("field `{name}`: {len} elements, over Array max_capacity {cap}"),
+        ));
+    }
+    let mismatch = |e: &dyn fmt::Display| {
+        err(
+            name,
+            format!(
+                "field `{name}`: expected Array of {e}, got {}",
+                array_kind(a)
+            ),
+        )
+    };
+    match (element, a) {
+        (None | Some(ElementType::Bool), ArrayValue::Bools(x)) => write_seq(out, x.iter().copied()),
+        (
+            None
+            | Some(ElementType::Int8 | ElementType::Int16 | ElementType::Int32 | ElementType::Int64),
+            ArrayValue::Ints(x),
+        ) => {
+            if let Some(e) = element {
+                let bounds = match e {
+                    ElementType::Int8 => Some(INT8),
+                    ElementType::Int16 => Some(INT16),
+                    ElementType::Int32 => Some(INT32),
+                    _ => None,
+                };
+                for (i, v) in x.iter().enumerate() {
+                    check_int_range(name, bounds, *v).map_err(|e| RowError {
+                        reason: format!("{} (element {i})", e.reason),
+                        ..e
+                    })?;
+                }
+            }
+            write_seq(out, x.iter().copied())
+        }
+        (Some(ElementType::Float | ElementType::Double), ArrayValue::Ints(x)) => {
+            write_seq(out, x.iter().copied())
+        }
+        (None | Some(ElementType::Float | ElementType::Double), ArrayValue::Floats(x)) => {
+            let float = matches!(element, Some(ElementType::Float));
+            for (i, v) in x.iter().enumerate() {
+                if !v.is_finite() || (float && v.abs() > f64::from(f32::MAX)) {
+                    return Err(err(
+                        name,
+                        format!(
+                            "field `{name}`: element {i} is {v}, not a number the Array can hold"
+                        ),
+                    ));
+                }
+            }
+            write_seq(out, x.iter().copied())
+        }
+        (None | Some(ElementType::VarChar { .. }), ArrayValue::Varchars(x)) => {
+            if let Some(ElementType::VarChar {
+                max_length: Some(max),
+            }) = element
+            {
+                for (i, s) in x.iter().enumerate() {
+                    check_len(name, s, max, "VarChar max_length").map_err(|e| RowError {
+                        reason: format!("{} (element {i})", e.reason),
+                        ..e
+                    })?;
+                }
+            }
+            out.push(b'[');
+            for (i, s) in x.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, s);
+            }
+            out.push(b']');
+        }
+        (Some(e), _) => return Err(mismatch(&e)),
+    }
+    Ok(())
+}
+
+/// A value for the dynamic field: any scalar, JSON or array; no vectors.
+fn write_dynamic(name: &str, v: &Value, out: &mut Vec<u8>) -> Result<(), RowError> {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(bool_text(*b)),
+        Value::Int64(i) => write_num(out, *i),
+        Value::Double(d) => write_num(out, finite(name, *d)?),
+        Value::Varchar(s) => write_str(out, s),
+        Value::Json(text) => {
+            let raw: &RawValue = serde_json::from_str(text)
+                .map_err(|e| err(name, format!("field `{name}`: not valid JSON text: {e}")))?;
+            out.extend_from_slice(raw.get().as_bytes());
+        }
+        Value::Array(a) => write_array(name, None, None, a, out)?,
+        Value::FloatVector(_) | Value::BinaryVector(_) | Value::SparseVector(_) => {
+            return Err(err(
+                name,
+                format!(
+                    "field `{name}`: a {} cannot go into the dynamic field (there is no vector field `{name}` in the collection)",
+                    kind(v)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Standard base64 with padding, as Go's encoding/json reads a []byte.
+fn base64_into(bytes: &[u8], out: &mut Vec<u8>) {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(A[(n >> 18) as usize & 63]);
+        out.push(A[(n >> 12) as usize & 63]);
+        out.push(if chunk.len() > 1 {
+            A[(n >> 6) as usize & 63]
+        } else {
+            b'='
+        });
+        out.push(if chunk.len() > 2 {
+            A[n as usize & 63]
+        } else {
+            b'='
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::schema::ElementType;
+
+    fn f(name: &str, value: Value) -> Field {
+        Field {
+            name: name.into(),
+            value,
+        }
+    }
+
+    fn field(name: &str, data_type: DataType) -> FieldSchema {
+        FieldSchema {
+            name: name.into(),
+            data_type,
+            primary: false,
+            auto_id: false,
+            nullable: false,
+            has_default: false,
+            function_output: false,
+        }
+    }
+
+    /// The seed collection of tests/services/milvus_admin.py, dim 8.
+    fn seed(auto_id: bool) -> CollectionSchema {
+        let mut id = field("id", DataType::Int64);
+        id.primary = true;
+        id.auto_id = auto_id;
+        CollectionSchema {
+            name: "topic_0".into(),
+            fields: vec![
+                id,
+                field("title", DataType::VarChar { max_length: 512 }),
+                field("title_vector", DataType::FloatVector { dim: 8 }),
+                field("link", DataType::VarChar { max_length: 512 }),
+            ],
+            primary: "id".into(),
+            auto_id,
+            dynamic: false,
+            loaded: Some(true),
+        }
+    }
+
+    fn seed_row(id: Option<i64>, dim: usize) -> Vec<Field> {
+        let mut row = Vec::new();
+        if let Some(id) = id {
+            row.push(f("id", Value::Int64(id)));
+        }
+        row.push(f("title", Value::Varchar("A \"title\"".into())));
+        row.push(f(
+            "title_vector",
+            Value::FloatVector((0..dim).map(|i| i as f32 * 0.1).collect()),
+        ));
+        row.push(f("link", Value::Varchar("https://x".into())));
+        row
+    }
+
+    fn text(r: &EncodedRow) -> &str {
+        std::str::from_utf8(&r.json).unwrap()
+    }
+
+    fn reason(e: RowEncoder, row: &[Field]) -> String {
+        e.encode(row).unwrap_err().reason
+    }
+
+    #[test]
+    fn seed_row_is_written_in_one_pass() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let r = e.encode(&seed_row(Some(7), 8)).unwrap();
+        assert_eq!(r.pk, Some(PrimaryKey::Int(7)));
+        assert_eq!(
+            text(&r),
+            r#"{"id":7,"title":"A \"title\"","title_vector":[0.0,0.1,0.2,0.3,0.4,0.5,0.6,0.7],"link":"https://x"}"#
+        );
+        let parsed: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+        assert_eq!(parsed["title_vector"].as_array().unwrap().len(), 8);
+    }
+
+    #[test]
+    fn wrong_dimension_names_field_and_dims() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let err = e.encode(&seed_row(Some(1), 7)).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("title_vector"));
+        assert_eq!(
+            err.reason,
+            "field `title_vector`: expected 8 values (FloatVector dim 8), got 7"
+        );
+        assert_eq!(err.to_string(), err.reason);
+    }
+
+    #[test]
+    fn primary_key_rules() {
+        assert_eq!(
+            reason(
+                RowEncoder::new(seed(false), RestApi::V1),
+                &seed_row(None, 8)
+            ),
+            "field `id`: missing primary key"
+        );
+        let e = RowEncoder::new(seed(true), RestApi::V1);
+        assert_eq!(
+            reason(e.clone(), &seed_row(Some(1), 8)),
+            "field `id`: primary key must not be set on an auto-id collection (Milvus generates it)"
+        );
+        let r = e.encode(&seed_row(None, 8)).unwrap();
+        assert_eq!(r.pk, None);
+        assert!(text(&r).starts_with(r#"{"title":"#));
+        // A whole double is a fine Int64 key; 1.5 is not.
+        let mut row = seed_row(None, 8);
+        row.insert(0, f("id", Value::Double(42.0)));
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        assert_eq!(e.encode(&row).unwrap().pk, Some(PrimaryKey::Int(42)));
+        row[0].value = Value::Double(1.5);
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `id`: 1.5 is not a whole number (Int64)"
+        );
+        // "7" is not an Int64 key (Milvus 2.3 would accept it).
+        row[0].value = Value::Varchar("7".into());
+        assert_eq!(
+            reason(e, &row),
+            "field `id`: expected Int64 (primary key), got varchar"
+        );
+    }
+
+    #[test]
+    fn varchar_primary_key_and_length() {
+        let mut s = seed(false);
+        s.fields[0].data_type = DataType::VarChar { max_length: 4 };
+        let e = RowEncoder::new(s, RestApi::V2);
+        let mut row = seed_row(None, 8);
+        row.push(f("id", Value::Varchar("abcd".into())));
+        assert_eq!(
+            e.encode(&row).unwrap().pk,
+            Some(PrimaryKey::Str("abcd".into()))
+        );
+        row[3].value = Value::Varchar("abcde".into());
+        assert_eq!(
+            reason(e, &row),
+            "field `id`: 5 bytes, over VarChar max_length 4"
+        );
+    }
+
+    #[test]
+    fn varchar_too_long_and_numbers_are_not_text() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let mut row = seed_row(Some(1), 8);
+        row[1].value = Value::Varchar("é".repeat(300));
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `title`: 600 bytes, over VarChar max_length 512"
+        );
+        row[1].value = Value::Int64(5);
+        assert_eq!(
+            reason(e, &row),
+            "field `title`: expected VarChar(max_length 512), got int64"
+        );
+    }
+
+    #[test]
+    fn extra_and_missing_fields() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let mut row = seed_row(Some(1), 8);
+        row.push(f("extra", Value::Int64(1)));
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `extra`: not in collection `topic_0` and dynamic fields are off"
+        );
+        let row: Vec<Field> = seed_row(Some(1), 8).into_iter().take(2).collect();
+        let err = e.encode(&row).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("title_vector"));
+        assert_eq!(err.reason, "fields `title_vector`, `link`: missing");
+        let mut row = seed_row(Some(1), 8);
+        row.pop();
+        assert_eq!(reason(e.clone(), &row), "field `link`: missing");
+        let mut row = seed_row(Some(1), 8);
+        row.push(f("title", Value::Varchar("again".into())));
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `title`: set twice in one row"
+        );
+        let mut row = seed_row(Some(1), 8);
+        row[3].value = Value::Null;
+        assert_eq!(
+            reason(e, &row),
+            "field `link`: null, but the field is not nullable"
+        );
+    }
+
+    #[test]
+    fn nullable_and_default_fields_may_be_left_out() {
+        let mut s = seed(false);
+        s.fields[3].nullable = true;
+        s.fields[1].has_default = true;
+        let e = RowEncoder::new(s, RestApi::V2);
+        let mut row = seed_row(Some(1), 8);
+        row.retain(|f| f.name != "title");
+        row[2].value = Value::Null;
+        let r = e.encode(&row).unwrap();
+        assert!(text(&r).ends_with(r#""link":null}"#));
+    }
+
+    fn scalars() -> CollectionSchema {
+        let mut s = seed(false);
+        s.dynamic = true;
+        s.fields.extend([
+            field("i8", DataType::Int8),
+            field("i16", DataType::Int16),
+            field("i32", DataType::Int32),
+            field("f", DataType::Float),
+            field("d", DataType::Double),
+            field("b", DataType::Bool),
+            field("meta", DataType::Json),
+        ]);
+        s
+    }
+
+    fn scalar_row() -> Vec<Field> {
+        let mut row = seed_row(Some(1), 8);
+        row.extend([
+            f("i8", Value::Int64(-128)),
+            f("i16", Value::Double(300.0)),
+            f("i32", Value::Int64(70_000)),
+            f("f", Value::Double(0.1)),
+            f("d", Value::Int64(3)),
+            f("b", Value::Boolean(true)),
+            f("meta", Value::Json(r#" {"a": [1, 2]} "#.into())),
+        ]);
+        row
+    }
+
+    #[test]
+    fn lossless_coercions() {
+        let e = RowEncoder::new(scalars(), RestApi::V2);
+        let r = e.encode(&scalar_row()).unwrap();
+        assert!(
+            text(&r).ends_with(
+                r#""i8":-128,"i16":300,"i32":70000,"f":0.1,"d":3,"b":true,"meta":{"a": [1, 2]}}"#
+            ),
+            "{}",
+            text(&r)
+        );
+        // Ints and floats into a FloatVector.
+        let mut row = scalar_row();
+        row[2].value = Value::Array(ArrayValue::Ints(vec![1, 2, 3, 4, 5, 6, 7, 8]));
+        let r = e.encode(&row).unwrap();
+        assert!(text(&r).contains(r#""title_vector":[1.0,2.0,3.0,4.0,5.0,6.0,7.0,8.0]"#));
+        row[2].value = Value::Array(ArrayValue::Floats(vec![0.5; 8]));
+        assert!(e.encode(&row).is_ok());
+        row[2].value = Value::Array(ArrayValue::Floats(vec![0.5; 9]));
+        assert_eq!(
+            reason(e, &row),
+            "field `title_vector`: expected 8 values (FloatVector dim 8), got 9"
+        );
+    }
+
+    #[test]
+    fn out_of_range_and_non_finite_values() {
+        let e = RowEncoder::new(scalars(), RestApi::V2);
+        let cases: [(usize, Value, &str); 7] = [
+            (
+                4,
+                Value::Int64(128),
+                "field `i8`: 128 is out of Int8 range (-128..=127)",
+            ),
+            (
+                5,
+                Value::Int64(-40_000),
+                "field `i16`: -40000 is out of Int16 range (-32768..=32767)",
+            ),
+            (
+                6,
+                Value::Int64(1 << 40),
+                "field `i32`: 1099511627776 is out of Int32 range (-2147483648..=2147483647)",
+            ),
+            (
+                7,
+                Value::Double(f64::NAN),
+                "field `f`: NaN is not a number Milvus can store",
+            ),
+            (
+                7,
+                Value::Double(1e300),
+                "field `f`: 1e300 is out of Float range",
+            ),
+            (
+                8,
+                Value::Double(f64::INFINITY),
+                "field `d`: inf is not a number Milvus can store",
+            ),
+            (9, Value::Int64(1), "field `b`: expected Bool, got int64"),
+        ];
+        for (i, value, want) in cases {
+            let mut row = scalar_row();
+            row[i].value = value;
+            assert_eq!(reason(e.clone(), &row), want);
+        }
+        let mut row = seed_row(Some(1), 8);
+        if let Value::FloatVector(v) = &mut row[2].value {
+            v[3] = f32::INFINITY;
+        }
+        assert_eq!(
+            reason(e, &row),
+            "field `title_vector`: value 3 of the vector is inf, not a number FloatVector dim 8 can hold"
+        );
+    }
+
+    #[test]
+    fn json_fields() {
+        let e = RowEncoder::new(scalars(), RestApi::V1);
+        let mut row = scalar_row();
+        row[10].value = Value::Json("{oops".into());
+        assert!(reason(e.clone(), &row).starts_with("field `meta`: not valid JSON text: "),);
+        row[10].value = Value::Json(r#""text""#.into());
+        assert!(
+            reason(e.clone(), &row)
+                .starts_with("field `meta`: a JSON string cannot go into a JSON field")
+        );
+        row[10].value = Value::Varchar("{}".into());
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `meta`: expected JSON, got varchar"
+        );
+        row[10].value = Value::Json("[1, 2]".into());
+        assert!(text(&e.encode(&row).unwrap()).ends_with(r#""meta":[1, 2]}"#));
+    }
+
+    #[test]
+    fn dynamic_fields_go_at_the_top_level() {
+        let e = RowEncoder::new(scalars(), RestApi::V2);
+        let mut row = scalar_row();
+        row.extend([
+            f("n", Value::Int64(5)),
+            f("s", Value::Varchar("x".into())),
+            f("j", Value::Json(r#"{"k":true}"#.into())),
+            f("skip", Value::Null),
+            f("tags", Value::Array(ArrayValue::Varchars(vec!["a".into()]))),
+        ]);
+        let r = e.encode(&row).unwrap();
+        assert!(
+            text(&r).ends_with(r#""n":5,"s":"x","j":{"k":true},"tags":["a"]}"#),
+            "{}",
+            text(&r)
+        );
+        let mut row = scalar_row();
+        row.push(f("other_vector", Value::FloatVector(vec![0.0; 3])));
+        assert_eq!(
+            reason(e.clone(), &row),
+            "field `other_vector`: a float-vector cannot go into the dynamic field (there is no vector field `other_vector` in the collection)"
+        );
+        let mut row = scalar_row();
+        row.push(f("$meta", Value::Int64(1)));
+        assert!(reason(e.clone(), &row).starts_with("field `$meta`: reserved"));
+        let mut row = scalar_row();
+        row.push(f("n", Value::Int64(1)));
+        row.push(f("n", Value::Int64(2)));
+        assert_eq!(reason(e, &row), "field `n`: set twice in one row");
+    }
+
+    #[test]
+    fn arrays() {
+        let mut s = seed(false);
+        s.fields.push(field(
+            "tags",
+            DataType::Array {
+                element: Some(ElementType::VarChar {
+                    max_length: Some(3),
+                }),
+                max_capacity: Some(2),
+            },
+        ));
+        s.fields.push(field(
+            "small",
+            DataType::Array {
+                element: Some(ElementType::Int8),
+                max_capacity: Some(4),
+            },
+        ));
+        s.fields.push(field(
+            "weights",
+            DataType::Array {
+                element: Some(ElementType::Float),
+                max_capacity: None,
+            },
+        ));
+        let e = RowEncoder::new(s, RestApi::V2);
+        let mut row = seed_row(Some(1), 8);
+        row.extend([
+            f(
+                "tags",
+                Value::Array(ArrayValue::Varchars(vec!["a".into(), "bc".into()])),
+            ),
+            f("small", Value::Array(ArrayValue::Ints(vec![1, -2]))),
+            f("weights", Value::Array(ArrayValue::Ints(vec![1]))),
+        ]);
+        let r = e.encode(&row).unwrap();
+        assert!(text(&r).ends_with(r#""tags":["a","bc"],"small":[1,-2],"weights":[1]}"#));
+        let mut bad = row.clone();
+        bad[4].value = Value::Array(ArrayValue::Varchars(vec!["a".into(); 3]));
+        assert_eq!(
+            reason(e.clone(), &bad),
+            "field `tags`: 3 elements, over Array max_capacity 2"
+        );
+        bad[4].value = Value::Array(ArrayValue::Varchars(vec!["abcd".into()]));
+        assert_eq!(
+            reason(e.clone(), &bad),
+            "field `tags`: 4 bytes, over VarChar max_length 3 (element 0)"
+        );
+        bad[4].value = Value::Array(ArrayValue::Ints(vec![1]));
+        assert_eq!(
+            reason(e.clone(), &bad),
+            "field `tags`: expected Array of VarChar, got array of ints"
+        );
+        let mut bad = row.clone();
+        bad[5].value = Value::Array(ArrayValue::Ints(vec![1, 200]));
+        assert_eq!(
+            reason(e.clone(), &bad),
+            "field `small`: 200 is out of Int8 range (-128..=127) (element 1)"
+        );
+        let mut bad = row;
+        bad[6].value = Value::Array(ArrayValue::Floats(vec![f64::NAN]));
+        assert_eq!(
+            reason(e, &bad),
+            "field `weights`: element 0 is NaN, not a number the Array can hold"
+        );
+    }
+
+    #[test]
+    fn other_vectors() {
+        let mut s = seed(false);
+        s.fields[2] = field("bv", DataType::BinaryVector { dim: 16 });
+        let row = |bytes: Vec<u8>| {
+            vec![
+                f("id", Value::Int64(1)),
+                f("title", Value::Varchar(String::new())),
+                f("bv", Value::BinaryVector(bytes)),
+                f("link", Value::Varchar(String::new())),
+            ]
+        };
+        let v1 = RowEncoder::new(s.clone(), RestApi::V1);
+        assert!(text(&v1.encode(&row(vec![1, 255])).unwrap()).contains(r#""bv":[1,255]"#));
+        let v2 = RowEncoder::new(s.clone(), RestApi::V2);
+        assert!(text(&v2.encode(&row(vec![1, 255])).unwrap()).contains(r#""bv":"Af8=""#));
+        assert_eq!(
+            reason(v2, &row(vec![1])),
+            "field `bv`: expected 2 bytes (BinaryVector dim 16), got 1"
+        );
+
+        s.fields[2] = field("sv", DataType::SparseFloatVector);
+        let e = RowEncoder::new(s.clone(), RestApi::V2);
+        let mut r = row(vec![]);
+        r[2] = f("sv", Value::SparseVector(vec![(3, 0.5), (10, 1.0)]));
+        assert!(text(&e.encode(&r).unwrap()).contains(r#""sv":{"3":0.5,"10":1.0}"#));
+        r[2].value = Value::SparseVector(vec![(3, 0.5), (3, 1.0)]);
+        assert_eq!(
+            reason(e, &r),
+            "field `sv`: index 3 appears twice in the sparse vector"
+        );
+
+        s.fields[2] = field("h", DataType::Float16Vector { dim: 2 });
+        let e = RowEncoder::new(s, RestApi::V2);
+        r[2] = f("h", Value::FloatVector(vec![1.0, 70000.0]));
+        assert_eq!(
+            reason(e, &r),
+            "field `h`: value 1 of the vector is 70000, not a number Float16Vector dim 2 can hold"
+        );
+    }
+
+    #[test]
+    fn function_output_fields_must_not_be_set() {
+        let mut s = seed(false);
+        let mut sparse = field("sparse", DataType::SparseFloatVector);
+        sparse.function_output = true;
+        s.fields.push(sparse);
+        let e = RowEncoder::new(s, RestApi::V2);
+        assert!(e.encode(&seed_row(Some(1), 8)).is_ok());
+        let mut row = seed_row(Some(1), 8);
+        row.push(f("sparse", Value::SparseVector(vec![])));
+        assert_eq!(
+            reason(e, &row),
+            "field `sparse`: computed by a Milvus function; rows must not set it"
+        );
+    }
+
+    #[test]
+    fn errors_leave_the_buffer_as_it_was() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let mut out = b"[prefix".to_vec();
+        assert!(e.encode_into(&seed_row(Some(1), 3), &mut out).is_err());
+        assert_eq!(out, b"[prefix");
+    }
+
+    #[test]
+    fn base64_matches_go() {
+        let mut out = Vec::new();
+        base64_into(b"\x01", &mut out);
+        assert_eq!(out, b"AQ==");
+        out.clear();
+        base64_into(b"Man!", &mut out);
+        assert_eq!(out, b"TWFuIQ==");
+    }
+
+    #[test]
+    fn encoded_row_debug_hides_the_values() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let r = e.encode(&seed_row(Some(1), 8)).unwrap();
+        let dbg = format!("{r:?}");
+        assert!(!dbg.contains("0.1"), "{dbg}");
+        assert!(dbg.contains("bytes"));
+    }
+}
