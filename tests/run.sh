@@ -38,4 +38,16 @@ export KMV_KAFKA_BROKERS="${KMV_KAFKA_BROKERS:-127.0.0.1:9092}"
 export KMV_MILVUS_URI="${KMV_MILVUS_URI:-http://127.0.0.1:19530}"
 export KMV_MILVUS_AUTH_URI="${KMV_MILVUS_AUTH_URI:-http://127.0.0.1:19560}"
 
-cargo test --workspace "$@"
+log="$(mktemp)"
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+# One closing line for all the test binaries (each prints its own result).
+summary="$(grep -E '^test result:' "$log" \
+  | sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' \
+  | awk '{p += $1; f += $2} END {printf "tests: %d passed, %d failed\n", p, f}')"
+rm -f "$log"
+mkdir -p .kmv && echo "$summary" > .kmv/last-test-summary
+echo "$summary"
+exit "$rc"
