@@ -58,11 +58,21 @@ fn main() {
     let engine = TransformEngine::load(Path::new(module), &config).expect("loading seed.wasm");
     let mut worker = engine.worker().unwrap();
 
-    println!("seed transform, native vs wasm (best of 5 runs each; epoch deadline on, {} KiB per call)", config.call_max_bytes / 1024);
-    println!("{:<10} {:>8} {:>10} {:>14} {:>14} {:>7}", "shape", "records", "bytes/rec", "native rec/s", "wasm rec/s", "ratio");
+    println!(
+        "seed transform, native vs wasm (best of 5 runs each; epoch deadline on, {} KiB per call)",
+        config.call_max_bytes / 1024
+    );
+    println!(
+        "{:<10} {:>8} {:>10} {:>14} {:>14} {:>7}",
+        "shape", "records", "bytes/rec", "native rec/s", "wasm rec/s", "ratio"
+    );
     for (dim, n) in [(8usize, 100_000usize), (768, 10_000)] {
         let input = records(n, dim);
-        let bytes = input.iter().map(|r| r.value.as_ref().unwrap().len()).sum::<usize>() / n;
+        let bytes = input
+            .iter()
+            .map(|r| r.value.as_ref().unwrap().len())
+            .sum::<usize>()
+            / n;
         let guest_input: Vec<kmv_guest::Record> = input
             .iter()
             .map(|r| kmv_guest::Record {
@@ -79,11 +89,15 @@ fn main() {
         let (native, native_rows) = best_of(5, || {
             let mut t = seed::Seed::init(kmv_guest::Config::default()).unwrap();
             let out = t.process_batch(guest_input.clone());
-            out.iter().filter(|o| matches!(o, kmv_guest::Outcome::Rows(_))).count()
+            out.iter()
+                .filter(|o| matches!(o, kmv_guest::Outcome::Rows(_)))
+                .count()
         });
         let (wasm, wasm_rows) = best_of(5, || {
             let out = worker.process(&input).unwrap();
-            out.iter().filter(|o| matches!(o, RecordOutcome::Rows(_))).count()
+            out.iter()
+                .filter(|o| matches!(o, RecordOutcome::Rows(_)))
+                .count()
         });
         assert_eq!(native_rows, n);
         assert_eq!(wasm_rows, n);
