@@ -167,3 +167,30 @@ fn help_explains_the_commands() {
         assert!(stdout.contains(needle), "--help lacks {needle}: {stdout}");
     }
 }
+
+#[test]
+fn every_example_pipeline_parses() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(repo().join("examples"))
+        .unwrap()
+        .flatten()
+    {
+        let path = entry.path().join("pipeline.toml");
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config =
+            kmv_host::config::PipelineConfig::parse(&text, &path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            config.source.is_some() && config.sink.is_some(),
+            "{}",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert!(
+        seen >= 2,
+        "expected the seed and zilliz examples, found {seen}"
+    );
+}
