@@ -21,6 +21,11 @@ fn main() {
     for dir in ["transforms", "guest-sdk", "tests/guests"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
+    // The workspace manifest holds the guests' build profile.
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.toml").display()
+    );
     // A target dir of its own: a nested build in the outer one would wait
     // forever for the lock on target/release when the outer build is a
     // release build (host proc-macros of the wasm build go there).

@@ -114,7 +114,8 @@ pub(crate) struct Limits {
     pub call_max_bytes: usize,
     pub call_max_records: usize,
     pub call_timeout: Duration,
-    pub deadline_ticks: u64,
+    /// Epoch ticks a call may run; `None` only for [`TransformEngine::load_without_deadline`].
+    pub deadline_ticks: Option<u64>,
     pub memory_limit: usize,
 }
 
@@ -150,6 +151,25 @@ impl TransformEngine {
         module: &Path,
         config: &TransformConfig,
     ) -> Result<TransformEngine, TransformError> {
+        Self::load_with(module, config, true)
+    }
+
+    /// For benchmarks only: [`TransformEngine::load`] with call deadlines
+    /// off (no epoch interruption), to show what the deadline costs. A call
+    /// that loops forever then hangs its worker: never run a pipeline so.
+    #[doc(hidden)]
+    pub fn load_without_deadline(
+        module: &Path,
+        config: &TransformConfig,
+    ) -> Result<TransformEngine, TransformError> {
+        Self::load_with(module, config, false)
+    }
+
+    fn load_with(
+        module: &Path,
+        config: &TransformConfig,
+        deadline: bool,
+    ) -> Result<TransformEngine, TransformError> {
         let bytes = std::fs::read(module).map_err(|source| TransformError::Read {
             path: module.to_path_buf(),
             source,
@@ -162,7 +182,7 @@ impl TransformEngine {
         let memory_limit = usize::try_from(config.memory_limit_mib)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024);
-        let engine = build_engine(config, memory_limit)?;
+        let engine = build_engine(config, memory_limit, deadline)?;
         let load_error = |e: wasmtime::Error| TransformError::Load {
             path: module.to_path_buf(),
             reason: format!("{e:#}"),
@@ -184,10 +204,13 @@ impl TransformEngine {
             call_max_bytes: config.call_max_bytes,
             call_max_records: config.call_max_records,
             call_timeout,
-            deadline_ticks: (config.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1),
+            deadline_ticks: deadline
+                .then(|| (config.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)),
             memory_limit,
         };
-        start_epoch_ticker(&engine);
+        if deadline {
+            start_epoch_ticker(&engine);
+        }
         let short = identity.short().into();
         Ok(TransformEngine {
             shared: Arc::new(Shared {
@@ -251,12 +274,16 @@ fn check_wit_version(
     Ok(())
 }
 
-fn build_engine(config: &TransformConfig, memory_limit: usize) -> Result<Engine, TransformError> {
+fn build_engine(
+    config: &TransformConfig,
+    memory_limit: usize,
+    deadline: bool,
+) -> Result<Engine, TransformError> {
     let engine_err = |e: wasmtime::Error| TransformError::Engine(format!("{e:#}"));
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
         .concurrency_support(false)
-        .epoch_interruption(true)
+        .epoch_interruption(deadline)
         .parallel_compilation(true);
 
     let mut pool = PoolingAllocationConfig::default();

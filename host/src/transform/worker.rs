@@ -179,8 +179,9 @@ impl Worker {
     }
 
     fn call(&mut self, records: &[KafkaRecord]) -> Result<Vec<Outcome>, Fault> {
-        self.store
-            .set_epoch_deadline(self.shared.limits.deadline_ticks);
+        if let Some(ticks) = self.shared.limits.deadline_ticks {
+            self.store.set_epoch_deadline(ticks);
+        }
         self.bindings
             .call_process(&mut self.store, records)
             .map_err(|e| classify(&self.shared, self.store.data(), e))
@@ -199,8 +200,10 @@ impl Worker {
 fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformError> {
     let mut store = Store::new(&shared.engine, State::new(shared));
     store.limiter(|s| &mut s.limiter);
-    store.set_epoch_deadline(shared.limits.deadline_ticks);
-    store.epoch_deadline_trap();
+    if let Some(ticks) = shared.limits.deadline_ticks {
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+    }
     let fault = |store: &Store<State>, e| TransformError::InitFault {
         module: shared.short.to_string(),
         reason: classify(shared, store.data(), e).reason,
