@@ -17,6 +17,9 @@ pub struct PipelineConfig {
     pub transform: TransformConfig,
     /// Where rows go (needed to run the pipeline, not to test a transform).
     pub sink: Option<crate::sink::SinkConfig>,
+    /// What happens to records that fail: dead-letter topic, log, or stop.
+    #[serde(default)]
+    pub errors: crate::errors::ErrorsConfig,
 }
 
 /// `[transform]`: the WebAssembly component and the limits it runs under.
@@ -219,6 +222,7 @@ impl Loaded {
         if let Some(source) = &self.config.source {
             source.validate(self)?;
         }
+        self.config.errors.validate(self)?;
         Ok(())
     }
 

@@ -2,11 +2,13 @@
 //! and Zilliz Cloud.
 //!
 //! Stages: [`source`] (Kafka consumer group), [`transform`] (the user's
-//! component, sandboxed), [`sink`] (Milvus REST). The binary (`main.rs`) only
+//! component, sandboxed), [`sink`] (Milvus REST); [`errors`] is what happens
+//! to records that fail (the dead-letter topic). The binary (`main.rs`) only
 //! parses the command line and calls [`cli`].
 
 pub mod cli;
 pub mod config;
+pub mod errors;
 pub mod pipeline;
 pub mod sink;
 pub mod source;

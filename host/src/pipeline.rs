@@ -4,16 +4,20 @@
 //! pauses consumption):
 //! - the **preparer** (a thread): polls Kafka, runs the transform, checks and
 //!   encodes each row against the collection schema, and hands over a
-//!   [`Chunk`]: the encoded rows plus, per partition, the offset after the
-//!   chunk's last record;
+//!   [`Chunk`]: the encoded rows, the records that failed, and per partition
+//!   the offset after the chunk's last record;
 //! - the **writer** (async): writes the chunk's rows in batches, with retries,
-//!   isolating rows Milvus rejects, and only then commits the chunk's offsets.
+//!   isolating rows Milvus rejects, waits until the dead-letter topic has
+//!   acknowledged the chunk's failed records, and only then commits the
+//!   chunk's offsets.
 //!
 //! Chunks are written and committed in order, so an offset is committed only
 //! once every record before it is written, skipped by the transform, or failed
-//! (logged under the `log` error policy).
+//! and handled by the error policy (dead-lettered, or logged). Under the `stop`
+//! policy a failed record ends the run and its chunk is not committed.
 
 use crate::config::{Loaded, PipelineConfig};
+use crate::errors::{DeadLetterQueue, Deliveries, ErrorClass, ErrorPolicy, FailedRecord};
 use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
 use crate::source::Source;
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
@@ -56,6 +60,8 @@ pub struct Counters {
     pub skipped: AtomicU64,
     /// Records that failed (transform error or fault, schema check, Milvus rejection).
     pub failed: AtomicU64,
+    /// Failed records the dead-letter topic acknowledged.
+    pub dead_lettered: AtomicU64,
     /// Write requests Milvus acknowledged.
     pub batches: AtomicU64,
     /// Write attempts retried.
@@ -78,6 +84,8 @@ pub struct Summary {
     pub skipped: u64,
     /// Records failed.
     pub failed: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
     /// Batches written.
     pub batches: u64,
     /// Retries.
@@ -96,6 +104,7 @@ impl Counters {
             rows_written: get(&self.rows_written),
             skipped: get(&self.skipped),
             failed: get(&self.failed),
+            dead_lettered: get(&self.dead_lettered),
             batches: get(&self.batches),
             retries: get(&self.retries),
             busy_seconds: get(&self.last_write_us).saturating_sub(get(&self.first_record_us))
@@ -124,18 +133,17 @@ fn add(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// Where a row came from.
-#[derive(Debug, Clone)]
-struct RowTag {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-}
+/// Where a row came from: its record, shared by the record's rows (kept for
+/// the dead-letter topic should Milvus reject the row).
+type RowTag = Arc<KafkaRecord>;
 
 /// What the preparer hands the writer.
 #[derive(Debug, Default)]
 struct Chunk {
     rows: Vec<(EncodedRow, RowTag)>,
+    /// Records that failed in the transform or the schema check (policy
+    /// `dead_letter`: to be written to the dead-letter topic).
+    failed: Vec<FailedRecord>,
     /// Per (topic, partition): the offset after the chunk's last record.
     next_offsets: BTreeMap<(String, i32), i64>,
 }
@@ -201,14 +209,22 @@ pub async fn run(
         Source::start(&source_config, options.progress_interval)
             .with_context(|| format!("{file}: [source] brokers {}", source_config.brokers))?,
     );
+    let errors = &loaded.config.errors;
+    let policy = errors.policy();
+    let dlq = DeadLetterQueue::start(errors, &source_config.brokers, engine.identity().short())
+        .with_context(|| format!("{file}: [errors] dead-letter topic"))?;
     info!(
         brokers = source_config.brokers,
         topics = ?source_config.topics,
         group = source_config.group_id,
         transform = engine.identity().short(),
         write = ?sink.write_op(),
+        errors = policy.as_str(),
+        dead_letter_topic = dlq.as_ref().map(DeadLetterQueue::topic),
         "Consuming."
     );
+    let on_error = OnError { policy, dlq };
+    let transform = engine.identity().short();
 
     let counters = Arc::new(Counters::default());
     counters.micros();
@@ -225,6 +241,7 @@ pub async fn run(
             max_bytes: sink_config.batch_max_bytes,
             linger: Duration::from_millis(sink_config.linger_ms),
             stop_when_idle: options.stop_when_idle,
+            policy,
         };
         std::thread::Builder::new()
             .name("kmv-prepare".into())
@@ -241,7 +258,7 @@ pub async fn run(
             tokio::select! {
                 chunk = rx.recv() => {
                     let Some(chunk) = chunk else { break };
-                    write_chunk(&sink, &counters, chunk.rows).await?;
+                    write_chunk(&sink, &counters, &on_error, &transform, chunk.rows, chunk.failed).await?;
                     source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
                     for (partition, next) in chunk.next_offsets {
                         let at = committed.entry(partition).or_insert(next);
@@ -273,6 +290,7 @@ pub async fn run(
         rows_written = summary.rows_written,
         skipped = summary.skipped,
         failed = summary.failed,
+        dead_lettered = summary.dead_lettered,
         batches = summary.batches,
         retries = summary.retries,
         busy_seconds = format!("{:.3}", summary.busy_seconds),
@@ -294,6 +312,7 @@ fn log_progress(counters: &Counters, source: &Source, started: Instant) {
         rows_written = s.rows_written,
         skipped = s.skipped,
         failed = s.failed,
+        dead_lettered = s.dead_lettered,
         batches = s.batches,
         retries = s.retries,
         lag = source.lag(),
@@ -307,6 +326,8 @@ struct PrepareLimits {
     max_bytes: usize,
     linger: Duration,
     stop_when_idle: Option<Duration>,
+    /// What happens to a record that fails.
+    policy: ErrorPolicy,
 }
 
 /// The preparer thread: poll, transform, encode, hand over.
@@ -371,8 +392,7 @@ fn prepare(
         counters.saw_records();
         let outcomes = worker.process(&records)?;
         let mut chunk = Chunk::default();
-        let mut topic_names: BTreeMap<String, Arc<str>> = BTreeMap::new();
-        for (record, outcome) in records.iter().zip(outcomes) {
+        for (record, outcome) in records.into_iter().map(Arc::new).zip(outcomes) {
             let next = chunk
                 .next_offsets
                 .entry((record.topic.clone(), record.partition))
@@ -388,41 +408,31 @@ fn prepare(
                         rows.iter().map(|row| sink.encoder().encode(row)).collect();
                     match encoded {
                         Ok(encoded) => {
-                            let topic = topic_names
-                                .entry(record.topic.clone())
-                                .or_insert_with(|| record.topic.as_str().into())
-                                .clone();
-                            for row in encoded {
-                                let tag = RowTag {
-                                    topic: topic.clone(),
-                                    partition: record.partition,
-                                    offset: record.offset,
-                                };
-                                chunk.rows.push((row, tag));
-                            }
                             if rows.is_empty() {
                                 add(&counters.skipped, 1);
                             }
+                            for row in encoded {
+                                chunk.rows.push((row, record.clone()));
+                            }
                             continue;
                         }
-                        Err(e) => ("schema_mismatch", e.reason),
+                        Err(e) => (ErrorClass::SchemaMismatch, e.reason),
                     }
                 }
-                RecordOutcome::Error(reason) => ("transform_error", reason),
+                RecordOutcome::Error(reason) => (ErrorClass::TransformError, reason),
                 RecordOutcome::Fault { kind, reason } => {
-                    ("transform_fault", format!("{kind}: {reason}"))
+                    (ErrorClass::TransformFault, format!("{kind}: {reason}"))
                 }
             };
-            add(&counters.failed, 1);
-            warn!(
-                topic = record.topic,
-                partition = record.partition,
-                offset = record.offset,
-                class = failure.0,
-                reason = failure.1,
-                transform,
-                "Record failed; logged and skipped."
-            );
+            let failed = FailedRecord {
+                record,
+                class: failure.0,
+                reason: failure.1,
+            };
+            // Under `stop`, the chunk is dropped: none of it is committed.
+            if let Some(failed) = record_failed(counters, limits.policy, &transform, failed)? {
+                chunk.failed.push(failed);
+            }
         }
         if tx.blocking_send(chunk).is_err() {
             break; // the writer stopped
@@ -431,12 +441,116 @@ fn prepare(
     Ok(())
 }
 
-/// Writes rows in batches, isolating rows Milvus rejects.
+/// The error policy in effect for the writer, with the dead-letter producer
+/// under `dead_letter`.
+struct OnError {
+    policy: ErrorPolicy,
+    dlq: Option<DeadLetterQueue>,
+}
+
+/// One chunk's failed records on their way to the dead-letter topic.
+struct ChunkFailures<'a> {
+    on_error: &'a OnError,
+    counters: &'a Counters,
+    transform: &'a str,
+    deliveries: Deliveries,
+}
+
+impl ChunkFailures<'_> {
+    /// Starts the dead-letter write of a record already counted and logged.
+    async fn dead_letter(&mut self, failed: FailedRecord) -> anyhow::Result<()> {
+        let Some(dlq) = &self.on_error.dlq else {
+            anyhow::bail!(
+                "internal: a record to dead-letter without a dead-letter topic: {failed}"
+            );
+        };
+        self.deliveries
+            .push(dlq, failed)
+            .await
+            .context("dead-lettering (nothing from this chunk on is committed)")
+    }
+
+    /// A row the writer could not write: counted, logged, and handled by the policy.
+    async fn row_failed(
+        &mut self,
+        tag: &RowTag,
+        class: ErrorClass,
+        reason: String,
+    ) -> anyhow::Result<()> {
+        let failed = FailedRecord {
+            record: tag.clone(),
+            class,
+            reason,
+        };
+        match record_failed(self.counters, self.on_error.policy, self.transform, failed)? {
+            Some(failed) => self.dead_letter(failed).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the dead-letter topic has acknowledged every write.
+    async fn settle(mut self) -> anyhow::Result<()> {
+        if let Some(dlq) = &self.on_error.dlq {
+            let n = self
+                .deliveries
+                .settle(dlq)
+                .await
+                .context("dead-lettering (nothing from this chunk on is committed)")?;
+            add(&self.counters.dead_lettered, n);
+        }
+        Ok(())
+    }
+}
+
+/// Counts and logs a failed record and applies the policy: `Err` under
+/// `stop` (the run ends), the record back under `dead_letter` (to be
+/// written to the topic), `None` under `log`.
+fn record_failed(
+    counters: &Counters,
+    policy: ErrorPolicy,
+    transform: &str,
+    failed: FailedRecord,
+) -> anyhow::Result<Option<FailedRecord>> {
+    add(&counters.failed, 1);
+    let r = &failed.record;
+    let message = match policy {
+        ErrorPolicy::Stop => anyhow::bail!(
+            "stopped at a failed record (errors.policy = \"stop\"; its offset is not committed): {failed}"
+        ),
+        ErrorPolicy::Log => "Record failed; logged and skipped.",
+        ErrorPolicy::DeadLetter => "Record failed; dead-lettered.",
+    };
+    warn!(
+        topic = r.topic,
+        partition = r.partition,
+        offset = r.offset,
+        class = failed.class.as_str(),
+        reason = failed.reason,
+        transform,
+        "{message}"
+    );
+    Ok((policy == ErrorPolicy::DeadLetter).then_some(failed))
+}
+
+/// Writes a chunk's rows in batches, isolating rows Milvus rejects, and
+/// dead-letters its failed records; returns once all is acknowledged.
 async fn write_chunk(
     sink: &MilvusSink,
     counters: &Counters,
+    on_error: &OnError,
+    transform: &str,
     rows: Vec<(EncodedRow, RowTag)>,
+    failed: Vec<FailedRecord>,
 ) -> anyhow::Result<()> {
+    let mut failures = ChunkFailures {
+        on_error,
+        counters,
+        transform,
+        deliveries: Deliveries::default(),
+    };
+    for f in failed {
+        failures.dead_letter(f).await?;
+    }
     let mut i = 0;
     while i < rows.len() {
         let mut builder = sink.batch_builder::<usize>();
@@ -453,22 +567,19 @@ async fn write_chunk(
                         break;
                     }
                     refusal => {
-                        row_failed(
-                            counters,
-                            &rows[i].1,
-                            "schema_mismatch",
-                            &refusal.to_string(),
-                        );
+                        failures
+                            .row_failed(&rows[i].1, ErrorClass::SchemaMismatch, refusal.to_string())
+                            .await?;
                         i += 1;
                     }
                 },
             }
         }
         if let Some(batch) = builder.take() {
-            write_isolating(sink, counters, &rows, batch).await?;
+            write_isolating(sink, counters, &mut failures, &rows, batch).await?;
         }
     }
-    Ok(())
+    failures.settle().await
 }
 
 /// Writes `batch` (whose tags index `rows`); when Milvus rejects it as
@@ -476,6 +587,7 @@ async fn write_chunk(
 fn write_isolating<'a>(
     sink: &'a MilvusSink,
     counters: &'a Counters,
+    failures: &'a mut ChunkFailures<'_>,
     rows: &'a [(EncodedRow, RowTag)],
     batch: crate::sink::Batch<usize>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
@@ -489,13 +601,13 @@ fn write_isolating<'a>(
                 Ok(())
             }
             Err(WriteError::Rejected { code, message }) if idx.len() == 1 => {
-                row_failed(
-                    counters,
-                    &rows[idx[0]].1,
-                    "milvus_rejected",
-                    &format!("code {code}: {message}"),
-                );
-                Ok(())
+                failures
+                    .row_failed(
+                        &rows[idx[0]].1,
+                        ErrorClass::MilvusRejected,
+                        format!("code {code}: {message}"),
+                    )
+                    .await
             }
             Err(WriteError::Rejected { .. }) => {
                 let (left, right) = idx.split_at(idx.len() / 2);
@@ -509,7 +621,7 @@ fn write_isolating<'a>(
                         }
                     }
                     if let Some(sub) = builder.take() {
-                        write_isolating(sink, counters, rows, sub).await?;
+                        write_isolating(sink, counters, failures, rows, sub).await?;
                     }
                 }
                 Ok(())
@@ -541,16 +653,4 @@ async fn write_with_retry(
             },
         }
     }
-}
-
-fn row_failed(counters: &Counters, tag: &RowTag, class: &str, reason: &str) {
-    add(&counters.failed, 1);
-    warn!(
-        topic = &*tag.topic,
-        partition = tag.partition,
-        offset = tag.offset,
-        class,
-        reason,
-        "Row failed; logged and skipped."
-    );
 }

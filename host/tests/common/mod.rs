@@ -182,6 +182,23 @@ pub fn pipeline(
     transform_config: &str,
     sink: &str,
 ) -> PathBuf {
+    pipeline_with(dir, topic, group, module, transform_config, sink, "", "")
+}
+
+/// Writes a pipeline file into `dir`, with `transform_keys` added to
+/// `[transform]` (e.g. `call_timeout_ms = 300`) and `extra` (more tables, e.g.
+/// `[errors]`) at the end.
+#[allow(clippy::too_many_arguments)]
+pub fn pipeline_with(
+    dir: &Path,
+    topic: &str,
+    group: &str,
+    module: &str,
+    transform_config: &str,
+    sink: &str,
+    transform_keys: &str,
+    extra: &str,
+) -> PathBuf {
     let text = format!(
         r#"[source]
 brokers = "{brokers}"
@@ -193,6 +210,7 @@ group_id = "{group}"
 
 [transform]
 module = "{module}"
+{transform_keys}
 
 [transform.config]
 {transform_config}
@@ -200,6 +218,8 @@ module = "{module}"
 [sink]
 {sink}
 linger_ms = 100
+
+{extra}
 "#,
         brokers = kafka(),
     );

@@ -1,0 +1,450 @@
+//! The error policy: what happens to a record that fails (a transform error
+//! or fault, a row that does not fit the collection schema, a row Milvus
+//! rejects), and the dead-letter topic.
+//!
+//! Like Kafka Connect's `errors.tolerance` and
+//! `errors.deadletterqueue.topic.name`: under `dead_letter` a failed record is
+//! written, with its key, value and headers, to a Kafka topic, plus `kmv.*`
+//! headers that say why; under `log` it is logged and skipped; under `stop`
+//! the pipeline stops at it without committing its offset. A record's
+//! offset is committed only after its dead-letter write is acknowledged.
+
+use crate::config::{ConfigError, Loaded};
+use crate::transform::KafkaRecord;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// `[errors]`: what happens to records that fail.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsConfig {
+    /// `dead_letter` (write failed records to `dead_letter_topic`), `log`
+    /// (log and skip them) or `stop` (stop the pipeline at the first one).
+    /// Default: `dead_letter` when `dead_letter_topic` is set, else `log`.
+    #[serde(default)]
+    pub policy: Option<ErrorPolicy>,
+    /// The Kafka topic failed records are written to.
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
+    /// Bootstrap brokers of the dead-letter topic, `host:port[,host:port]`.
+    /// Default: `source.brokers`.
+    #[serde(default)]
+    pub dead_letter_brokers: Option<String>,
+    /// librdkafka producer properties passed through as they are (SASL, SSL,
+    /// `message.max.bytes`, ...); values may name environment variables as
+    /// `${NAME}`.
+    #[serde(default = "default_dead_letter_properties")]
+    pub dead_letter_properties: BTreeMap<String, String>,
+}
+
+fn default_dead_letter_properties() -> BTreeMap<String, String> {
+    BTreeMap::new()
+}
+
+/// What happens to a record that fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// Written to the dead-letter topic, then its offset is committed.
+    DeadLetter,
+    /// Logged with the reason and skipped.
+    Log,
+    /// The pipeline stops, without committing the record's offset.
+    Stop,
+}
+
+impl ErrorPolicy {
+    /// The name used in `pipeline.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorPolicy::DeadLetter => "dead_letter",
+            ErrorPolicy::Log => "log",
+            ErrorPolicy::Stop => "stop",
+        }
+    }
+}
+
+impl ErrorsConfig {
+    /// The policy in effect: as set, else `dead_letter` when a topic is named,
+    /// else `log`.
+    pub fn policy(&self) -> ErrorPolicy {
+        match (self.policy, &self.dead_letter_topic) {
+            (Some(policy), _) => policy,
+            (None, Some(_)) => ErrorPolicy::DeadLetter,
+            (None, None) => ErrorPolicy::Log,
+        }
+    }
+
+    pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
+        let policy = self.policy();
+        let at = |key: &str, message: String| {
+            loaded.error_at(
+                loaded.key_span("errors", key),
+                &format!("errors.{key}"),
+                message,
+            )
+        };
+        match &self.dead_letter_topic {
+            None if policy == ErrorPolicy::DeadLetter => {
+                return Err(at(
+                    "policy",
+                    "`dead_letter` needs the topic failed records go to: add dead_letter_topic = \"NAME\" to [errors] (or use policy = \"log\" or \"stop\")".into(),
+                ));
+            }
+            None => {
+                if self.dead_letter_brokers.is_some() {
+                    return Err(at(
+                        "dead_letter_brokers",
+                        "is set but no dead_letter_topic is: add dead_letter_topic = \"NAME\" or remove this key".into(),
+                    ));
+                }
+                if let Some(key) = self.dead_letter_properties.keys().next() {
+                    return Err(loaded.error_at(
+                        loaded.key_span("errors.dead_letter_properties", key),
+                        &format!("errors.dead_letter_properties.{key}"),
+                        "is set but no dead_letter_topic is: add dead_letter_topic = \"NAME\" or remove [errors.dead_letter_properties]".into(),
+                    ));
+                }
+            }
+            Some(topic) => {
+                if policy != ErrorPolicy::DeadLetter {
+                    return Err(at(
+                        "dead_letter_topic",
+                        format!(
+                            "is set but policy is `{}`, which writes nothing to it: remove the policy (a topic means `dead_letter`) or this key",
+                            policy.as_str()
+                        ),
+                    ));
+                }
+                if topic.trim().is_empty() {
+                    return Err(at(
+                        "dead_letter_topic",
+                        "must name a topic, e.g. dead_letter_topic = \"topic_0.dlq\"".into(),
+                    ));
+                }
+                let sources = loaded.config.source.as_ref().map(|s| &s.topics);
+                if sources.is_some_and(|topics| topics.contains(topic)) {
+                    return Err(at(
+                        "dead_letter_topic",
+                        format!(
+                            "`{topic}` is also a source topic: failed records would be consumed again; name another topic"
+                        ),
+                    ));
+                }
+            }
+        }
+        for (key, why) in [
+            (
+                "bootstrap.servers",
+                "is set by kmv-host itself (use errors.dead_letter_brokers)",
+            ),
+            (
+                "acks",
+                "is set by kmv-host itself (`all`: a record counts as dead-lettered only once every in-sync replica has it)",
+            ),
+        ] {
+            if self.dead_letter_properties.contains_key(key) {
+                return Err(loaded.error_at(
+                    loaded.key_span("errors.dead_letter_properties", key),
+                    &format!("errors.dead_letter_properties.{key}"),
+                    why.into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why a record failed: the `kmv.error.class` header and the `class` log field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The transform returned an error for the record.
+    TransformError,
+    /// The transform instance trapped, ran out of time or memory on the record.
+    TransformFault,
+    /// A row of the record does not fit the collection schema.
+    SchemaMismatch,
+    /// Milvus refused the row (alone in its batch).
+    MilvusRejected,
+}
+
+impl ErrorClass {
+    /// The class as written in headers and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::TransformError => "transform_error",
+            ErrorClass::TransformFault => "transform_fault",
+            ErrorClass::SchemaMismatch => "schema_mismatch",
+            ErrorClass::MilvusRejected => "milvus_rejected",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record that failed, and why.
+#[derive(Debug, Clone)]
+pub struct FailedRecord {
+    /// The record as consumed (shared, not copied).
+    pub record: Arc<KafkaRecord>,
+    /// The class of failure.
+    pub class: ErrorClass,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for FailedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "topic {} partition {} offset {}: {}: {}",
+            self.record.topic, self.record.partition, self.record.offset, self.class, self.reason
+        )
+    }
+}
+
+/// Why a dead-letter write could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DeadLetterError {
+    /// A `${NAME}` in `[errors.dead_letter_properties]` names an unset variable.
+    #[error(
+        "[errors.dead_letter_properties] `{key}` refers to environment variable {var}, which is not set"
+    )]
+    MissingEnv {
+        /// The property.
+        key: String,
+        /// The variable.
+        var: String,
+    },
+    /// librdkafka refused the configuration.
+    #[error("dead-letter producer: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The broker did not acknowledge a dead-letter write (after librdkafka's retries).
+    #[error(
+        "writing to dead-letter topic `{topic}` failed for topic {source_topic} partition {partition} offset {offset}: {error}"
+    )]
+    Delivery {
+        /// The dead-letter topic.
+        topic: String,
+        /// The failed record's topic.
+        source_topic: String,
+        /// Its partition.
+        partition: i32,
+        /// Its offset.
+        offset: i64,
+        /// Why.
+        error: String,
+    },
+}
+
+/// The longest `kmv.error.reason` header, in bytes.
+const MAX_REASON_BYTES: usize = 4096;
+
+/// The producer that writes failed records to the dead-letter topic.
+pub struct DeadLetterQueue {
+    producer: FutureProducer,
+    topic: String,
+    transform: String,
+}
+
+impl fmt::Debug for DeadLetterQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadLetterQueue")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetterQueue {
+    /// Creates the producer when the policy is `dead_letter`; `transform` is
+    /// the module's short identity for the `kmv.transform` header.
+    pub fn start(
+        config: &ErrorsConfig,
+        source_brokers: &str,
+        transform: String,
+    ) -> Result<Option<DeadLetterQueue>, DeadLetterError> {
+        let (ErrorPolicy::DeadLetter, Some(topic)) = (config.policy(), &config.dead_letter_topic)
+        else {
+            return Ok(None);
+        };
+        let mut client = ClientConfig::new();
+        client
+            .set(
+                "bootstrap.servers",
+                config
+                    .dead_letter_brokers
+                    .as_deref()
+                    .unwrap_or(source_brokers),
+            )
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            // A record the source could hold must fit (librdkafka's default is 1 MB).
+            .set("message.max.bytes", (32 * 1024 * 1024).to_string())
+            // How long librdkafka retries one write before the pipeline stops.
+            .set("message.timeout.ms", "60000")
+            .set("linger.ms", "5");
+        for (key, value) in &config.dead_letter_properties {
+            let value = crate::source::expand_env(key, value).map_err(|e| match e {
+                crate::source::SourceError::MissingEnv { key, var } => {
+                    DeadLetterError::MissingEnv { key, var }
+                }
+                crate::source::SourceError::Kafka(e) => DeadLetterError::Kafka(e),
+            })?;
+            client.set(key, value);
+        }
+        Ok(Some(DeadLetterQueue {
+            producer: client.create()?,
+            topic: topic.clone(),
+            transform,
+        }))
+    }
+
+    /// The dead-letter topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Hands a failed record to the producer; the future resolves when the
+    /// broker acknowledges it. `Err` with the record back when the queue is full.
+    fn send(&self, failed: &FailedRecord) -> Result<DeliveryFuture, KafkaError> {
+        let r = &failed.record;
+        let mut headers = OwnedHeaders::new_with_capacity(r.headers.len() + 6);
+        for h in &r.headers {
+            headers = headers.insert(Header {
+                key: &h.key,
+                value: h.value.as_deref(),
+            });
+        }
+        let (partition, offset) = (r.partition.to_string(), r.offset.to_string());
+        let reason = truncate(&failed.reason, MAX_REASON_BYTES);
+        for (key, value) in [
+            ("kmv.error.class", failed.class.as_str()),
+            ("kmv.error.reason", reason),
+            ("kmv.source.topic", r.topic.as_str()),
+            ("kmv.source.partition", partition.as_str()),
+            ("kmv.source.offset", offset.as_str()),
+            ("kmv.transform", self.transform.as_str()),
+        ] {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(headers);
+        if let Some(key) = &r.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(value) = &r.value {
+            record = record.payload(value.as_slice());
+        }
+        self.producer.send_result(record).map_err(|(e, _)| e)
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Dead-letter writes of one chunk, awaited before its offsets are committed.
+#[derive(Default)]
+pub struct Deliveries {
+    pending: Vec<(FailedRecord, DeliveryFuture)>,
+    acknowledged: u64,
+}
+
+impl Deliveries {
+    /// Starts writing `failed` to the dead-letter topic; when the producer's
+    /// queue is full, first waits for the writes already under way.
+    pub async fn push(
+        &mut self,
+        dlq: &DeadLetterQueue,
+        failed: FailedRecord,
+    ) -> Result<(), DeadLetterError> {
+        loop {
+            match dlq.send(&failed) {
+                Ok(future) => {
+                    self.pending.push((failed, future));
+                    return Ok(());
+                }
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull))
+                    if !self.pending.is_empty() =>
+                {
+                    self.settle(dlq).await?;
+                }
+                Err(KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(e) => return Err(delivery_error(dlq, &failed, e.to_string())),
+            }
+        }
+    }
+
+    /// Waits until every write pushed so far is acknowledged; the first that
+    /// fails is the error. Returns how many were acknowledged in all.
+    pub async fn settle(&mut self, dlq: &DeadLetterQueue) -> Result<u64, DeadLetterError> {
+        for (failed, future) in self.pending.drain(..) {
+            match future.await {
+                Ok(Ok(_)) => self.acknowledged += 1,
+                Ok(Err((e, _))) => return Err(delivery_error(dlq, &failed, e.to_string())),
+                Err(_) => {
+                    return Err(delivery_error(
+                        dlq,
+                        &failed,
+                        "the producer was dropped".into(),
+                    ));
+                }
+            }
+        }
+        Ok(self.acknowledged)
+    }
+}
+
+fn delivery_error(dlq: &DeadLetterQueue, failed: &FailedRecord, error: String) -> DeadLetterError {
+    DeadLetterError::Delivery {
+        topic: dlq.topic.clone(),
+        source_topic: failed.record.topic.clone(),
+        partition: failed.record.partition,
+        offset: failed.record.offset,
+        error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_defaults_follow_the_topic() {
+        let mut c = ErrorsConfig::default();
+        assert_eq!(c.policy(), ErrorPolicy::Log);
+        c.dead_letter_topic = Some("dlq".into());
+        assert_eq!(c.policy(), ErrorPolicy::DeadLetter);
+        c.policy = Some(ErrorPolicy::Stop);
+        assert_eq!(c.policy(), ErrorPolicy::Stop);
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_a_char_boundary() {
+        assert_eq!(truncate("abc", 5), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+    }
+}
