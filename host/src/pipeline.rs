@@ -280,6 +280,7 @@ pub async fn run(
         .await
         .context("joining the transform thread")?;
     if result.is_ok() {
+        source.retain_assigned(&mut committed);
         source
             .commit(&committed, CommitMode::Sync)
             .context("committing final offsets")?;

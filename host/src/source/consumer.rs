@@ -145,6 +145,21 @@ impl Source {
         Ok(())
     }
 
+    /// Keeps only the partitions this consumer is assigned now: a final
+    /// commit must not move back the offsets of a partition another member
+    /// took over in a rebalance.
+    pub fn retain_assigned(&self, offsets: &mut BTreeMap<(String, i32), i64>) {
+        let assigned: std::collections::BTreeSet<(String, i32)> = match self.consumer.assignment() {
+            Ok(list) => list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+            Err(_) => return offsets.clear(),
+        };
+        offsets.retain(|k, _| assigned.contains(k));
+    }
+
     /// Whether the group has given this consumer any partitions yet.
     pub fn has_assignment(&self) -> bool {
         self.consumer.assignment().is_ok_and(|a| a.count() > 0)

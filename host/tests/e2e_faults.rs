@@ -1,0 +1,490 @@
+//! Fault tests against the real servers (tansu and Milvus 2.3.5, started by
+//! tests/run.sh): the real `kmv-host` binary is SIGKILLed, SIGTERMed and
+//! killed out of a two-member group, and Milvus is read back by primary key
+//! (pymilvus) to check that nothing was lost and nothing duplicated.
+//!
+//! The SIGKILL points are random: the seed is printed, and
+//! `KMV_FAULT_SEED=N` replays a run.
+
+mod common;
+
+use common::*;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// xorshift64*: enough randomness for kill points, and replayable.
+struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `KMV_FAULT_SEED` or the clock; prints the seed.
+    fn from_env_or_time(test: &str) -> Rng {
+        let seed = std::env::var("KMV_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            });
+        println!("{test}: seed {seed} (replay with KMV_FAULT_SEED={seed})");
+        Rng(seed.max(1))
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `lo..hi`.
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+/// A `kmv-host` running in the background, its output in a log file.
+struct Host {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Host {
+    /// Starts `kmv-host --pipeline FILE --progress-interval 0.1 [extra]`.
+    fn start(pipeline: &Path, log: PathBuf, extra: &[&str]) -> Host {
+        let out = File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+            .arg("--pipeline")
+            .arg(pipeline)
+            .args(["--progress-interval", "0.1"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("starting kmv-host");
+        Host { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(rc, 0, "kill({}, {sig})", self.child.id());
+    }
+
+    /// Waits up to `limit` for the exit.
+    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits up to `limit` for a successful exit; SIGKILLs it and fails otherwise.
+    fn finish(mut self, limit: Duration, what: &str) -> String {
+        let status = self.wait_for(limit);
+        if status.is_none() {
+            self.signal(libc::SIGKILL);
+            let _ = self.child.wait();
+        }
+        let log = self.log();
+        match status {
+            Some(s) => assert!(s.success(), "{what}: exited with {s}:\n{log}"),
+            None => panic!("{what}: still running after {limit:?}; killed:\n{log}"),
+        }
+        log
+    }
+
+    /// SIGKILLs it (it must still be running) and reaps it.
+    fn sigkill(mut self, what: &str) -> String {
+        if let Some(s) = self.child.try_wait().unwrap() {
+            panic!("{what}: exited on its own with {s}:\n{}", self.log());
+        }
+        self.signal(libc::SIGKILL);
+        let status = self.child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{what}: {status}"
+        );
+        self.log()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        // A failed assertion must not leave a host running.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The value of `key=` in the last line of `log` that contains `marker`.
+fn last_field(log: &str, marker: &str, key: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains(marker))?;
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `(records_in, rows_written)` from the "Pipeline stopped." summary.
+fn summary(log: &str) -> (u64, u64) {
+    let get = |key| {
+        last_field(log, "Pipeline stopped.", key)
+            .unwrap_or_else(|| panic!("no `{key}=` in the summary:\n{log}"))
+    };
+    (get("records_in"), get("rows_written"))
+}
+
+/// Rows written so far by a running host, from its latest progress line.
+fn progress_written(host: &Host) -> u64 {
+    last_field(&host.log(), "Progress.", "rows_written").unwrap_or(0)
+}
+
+/// Records consumed so far by a running host, from its latest progress line.
+fn progress_in(host: &Host) -> u64 {
+    last_field(&host.log(), "Progress.", "records_in").unwrap_or(0)
+}
+
+fn milvus_count(uri: &str, collection: &str) -> usize {
+    admin(uri, None, &["count", "--collection", collection])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Checks that `collection` holds exactly the seed articles `0..n`, each once,
+/// read back by primary key in windows below Milvus' 16384-row query limit.
+fn assert_exactly_articles(uri: &str, collection: &str, n: i64) {
+    let count = wait_count(uri, None, collection, n as usize);
+    assert_eq!(count, n as usize, "row count of {collection}");
+    let mut ids = Vec::with_capacity(n as usize);
+    let window = 10_000;
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + window).min(n);
+        let rows = admin(
+            uri,
+            None,
+            &[
+                "query",
+                "--collection",
+                collection,
+                "--expr",
+                &format!("id >= {lo} and id < {hi}"),
+                "--fields",
+                "id,title,link",
+                "--limit",
+                "16384",
+            ],
+        );
+        for line in rows.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = row["id"].as_i64().unwrap();
+            let want = article(id, 8);
+            assert_eq!(row["title"], want["title"], "title of id {id}");
+            assert_eq!(row["link"], want["link"], "link of id {id}");
+            ids.push(id);
+        }
+        lo = hi;
+    }
+    ids.sort_unstable();
+    let mut dups = ids.clone();
+    dups.dedup();
+    assert_eq!(
+        dups.len(),
+        ids.len(),
+        "{} duplicate ids",
+        ids.len() - dups.len()
+    );
+    let missing: Vec<i64> = (0..n).filter(|i| ids.binary_search(i).is_err()).collect();
+    assert!(
+        missing.is_empty(),
+        "{} ids missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(ids, (0..n).collect::<Vec<_>>());
+}
+
+/// A seed collection and topic holding articles `0..n`, and a pipeline file.
+fn seeded(prefix: &str, n: i64, dir: &Path, group: &str, batch: usize) -> (String, PathBuf) {
+    let (uri, topic) = (milvus(), unique(prefix));
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    produce(&topic, &articles(0..n, 8));
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = {batch}");
+    let p = pipeline(dir, &topic, group, kmv_test_artifacts::SEED, "", &sink);
+    (topic, p)
+}
+
+/// Shortens the group session of the pipeline file `p` to `ms` (from the 6 s
+/// the common helper sets): the broker then drops a SIGKILLed member, and
+/// a restart gets its partitions, sooner.
+fn session_timeout(p: &Path, ms: u32) {
+    let text = std::fs::read_to_string(p).unwrap();
+    let old = "\"session.timeout.ms\" = \"6000\"";
+    assert!(text.contains(old), "{text}");
+    let new = format!(
+        "\"session.timeout.ms\" = \"{ms}\"\n\"heartbeat.interval.ms\" = \"{}\"",
+        ms / 6
+    );
+    std::fs::write(p, text.replace(old, &new)).unwrap();
+}
+
+#[test]
+fn sigkill_at_random_points_loses_nothing() {
+    let started = Instant::now();
+    let mut rng = Rng::from_env_or_time("sigkill_at_random_points_loses_nothing");
+    let uri = milvus();
+    let n = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let group = unique("g_kill");
+    let (topic, p) = seeded("faults_kill", n, dir.path(), &group, 500);
+    session_timeout(&p, 3000);
+
+    // Each run is killed at a random point. One run, picked at random, 0.5-3 s
+    // after its start (usually while it joins the group; at the latest when
+    // it starts consuming); the others mid-stream, a random 0-100 ms after
+    // their progress line (every 0.1 s) first shows records consumed: the
+    // host writes ~20-25k rows/s here, so these kills land a few thousand
+    // rows in.
+    let early = rng.range(0, 5);
+    for round in 0..5 {
+        let start = Instant::now();
+        let host = Host::start(&p, dir.path().join(format!("run{round}.log")), &[]);
+        let deadline = if round == early {
+            start + Duration::from_millis(rng.range(500, 3000))
+        } else {
+            start + Duration::from_secs(15)
+        };
+        while progress_in(&host) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let consuming = (progress_in(&host) > 0).then(|| start.elapsed());
+        if round != early {
+            std::thread::sleep(Duration::from_millis(rng.range(0, 100)));
+        }
+        let written = progress_written(&host);
+        let log = host.sigkill(&format!("run {round}"));
+        println!(
+            "run {round}: SIGKILL {:?} after start (consuming after {consuming:?}); rows_written at the last progress line: {written}; {} rows in Milvus",
+            start.elapsed(),
+            milvus_count(&uri, &topic)
+        );
+        assert!(!log.contains("Pipeline stopped."), "{log}");
+    }
+
+    let host = Host::start(&p, dir.path().join("final.log"), &["--stop-when-idle", "3"]);
+    let log = host.finish(Duration::from_secs(60), "final run");
+    let (records_in, written) = summary(&log);
+    println!("final run: records_in={records_in} rows_written={written}");
+    assert_eq!(records_in, written, "{log}");
+    assert_exactly_articles(&uri, &topic, n);
+    println!("took {:?}", started.elapsed());
+}
+
+#[test]
+fn sigterm_flushes_commits_and_exits_zero() {
+    let started = Instant::now();
+    let uri = milvus();
+    let n = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let group = unique("g_term");
+    let (topic, p) = seeded("faults_term", n, dir.path(), &group, 200);
+
+    let mut host = Host::start(&p, dir.path().join("run1.log"), &[]);
+    // Until rows are being written (or a while).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while progress_written(&host) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    host.signal(libc::SIGTERM);
+    let signalled = Instant::now();
+    let status = host.wait_for(Duration::from_secs(20));
+    let log = host.log();
+    let status = status.unwrap_or_else(|| panic!("no exit 20 s after SIGTERM:\n{log}"));
+    println!("exited {:?} after SIGTERM: {status}", signalled.elapsed());
+    assert!(
+        status.success(),
+        "SIGTERM must exit 0, got {status}:\n{log}"
+    );
+    assert!(log.contains("signal=\"SIGTERM\""), "{log}");
+    assert!(log.contains("Pipeline stopped."), "no summary:\n{log}");
+    let (in1, written1) = summary(&log);
+    println!("first run: records_in={in1} rows_written={written1}");
+    // Everything consumed was flushed before the exit.
+    assert_eq!(in1, written1, "{log}");
+    assert_eq!(milvus_count(&uri, &topic), written1 as usize);
+
+    // A restart in the group resumes at the first run's commits.
+    let host = Host::start(&p, dir.path().join("run2.log"), &["--stop-when-idle", "3"]);
+    let log2 = host.finish(Duration::from_secs(60), "second run");
+    let (in2, written2) = summary(&log2);
+    println!("second run: records_in={in2} rows_written={written2}");
+    assert!(
+        in2 + written1 < 2 * n as u64,
+        "the first run's commits were not honoured: {in2} + {written1}:\n{log2}"
+    );
+    if written1 > 0 {
+        assert!(in2 < n as u64, "second run re-read everything:\n{log2}");
+    }
+    // Commits are of exactly what was written: nothing read twice, nothing skipped.
+    assert_eq!(
+        in1 + in2,
+        n as u64,
+        "first run:\n{log}\nsecond run:\n{log2}"
+    );
+    assert_exactly_articles(&uri, &topic, n);
+    println!("took {:?}", started.elapsed());
+}
+
+/// Creates `topic` with `partitions` partitions through the admin API.
+fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("CreateTopics");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+/// The number of partitions of `topic` in the broker's metadata.
+fn partition_count(topic: &str) -> usize {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    md.topics()[0].partitions().len()
+}
+
+#[test]
+fn group_member_killed_survivor_takes_over() {
+    let started = Instant::now();
+    let uri = milvus();
+    let n = 8_000;
+    let (topic, group) = (unique("faults_group"), unique("g_group"));
+    create_topic(&topic, 4);
+    assert_eq!(partition_count(&topic), 4);
+    admin(
+        &uri,
+        None,
+        &["create-seed", "--collection", &topic, "--drop"],
+    );
+    // Keyed records: the producer spreads them over the 4 partitions.
+    produce(&topic, &articles(0..n, 8));
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 100");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &group,
+        kmv_test_artifacts::SEED,
+        "",
+        &sink,
+    );
+
+    let victim = Host::start(&p, dir.path().join("victim.log"), &[]);
+    let survivor = Host::start(
+        &p,
+        dir.path().join("survivor.log"),
+        &["--stop-when-idle", "20"],
+    );
+    // Kill the victim once it is writing (or after a while).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while progress_written(&victim) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let victim_written = progress_written(&victim);
+    let survivor_written = progress_written(&survivor);
+    let killed_at = started.elapsed();
+    let victim_log = victim.sigkill("victim");
+    println!(
+        "victim SIGKILLed at {killed_at:?}: rows_written {victim_written} (last progress line); survivor had {survivor_written}"
+    );
+
+    // The survivor's progress over time: when it took the victim's partitions over.
+    let killed = Instant::now();
+    let mut seen = (u64::MAX, 0);
+    // What it consumed 5 s after the kill: its own partitions, long done (it
+    // consumes them in about a second), and not yet the victim's (~12 s).
+    let mut own = None;
+    for _ in 0..800 {
+        let now = (progress_in(&survivor), progress_written(&survivor));
+        if own.is_none() && killed.elapsed() >= Duration::from_secs(5) {
+            own = Some(now.0);
+        }
+        if now != seen {
+            println!(
+                "{:>6.1?} survivor records_in={} rows_written={}",
+                started.elapsed(),
+                now.0,
+                now.1
+            );
+            seen = now;
+        }
+        if survivor.log().contains("Pipeline stopped.") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = survivor.finish(Duration::from_secs(10), "survivor");
+    let (records_in, written) = summary(&log);
+    println!("survivor: records_in={records_in} rows_written={written}");
+    assert_eq!(records_in, written, "{log}");
+    let own = own.unwrap_or(records_in);
+    println!("survivor consumed {own} by 5 s after the kill, {records_in} in all");
+    assert!(
+        records_in > own,
+        "the survivor took nothing over from the victim\nsurvivor:\n{log}\nvictim:\n{victim_log}"
+    );
+    assert!(
+        !victim_log.contains("Pipeline stopped."),
+        "the victim ended before it was killed:\n{victim_log}"
+    );
+    assert_exactly_articles(&uri, &topic, n);
+    println!("took {:?}", started.elapsed());
+}
