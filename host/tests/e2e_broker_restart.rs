@@ -120,11 +120,17 @@ struct Host {
 
 impl Host {
     fn start(pipeline: &Path, log: PathBuf) -> Host {
+        Host::start_with(pipeline, log, &[])
+    }
+
+    /// Starts `kmv-host --pipeline FILE --progress-interval 0.2 [extra]`.
+    fn start_with(pipeline: &Path, log: PathBuf, extra: &[&str]) -> Host {
         let out = File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
             .arg("--pipeline")
             .arg(pipeline)
             .args(["--progress-interval", "0.2"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -340,5 +346,23 @@ fn broker_restart_mid_run_loses_nothing() {
     assert_eq!(records_in, written, "{log}");
     assert!(records_in >= n as u64, "{log}");
     assert_exactly_articles(&uri, &topic, n);
+
+    // The group's committed offsets survive a broker restart too: a new host
+    // in the group, after another restart, finds nothing left to read (with
+    // lost offsets it would start again from the earliest record).
+    stop_broker();
+    start_broker();
+    let mut again = Host::start_with(&p, dir.path().join("again.log"), &["--stop-when-idle", "3"]);
+    let status = again.wait_for(Duration::from_secs(60));
+    let log = again.log();
+    let status = status.unwrap_or_else(|| panic!("second host still running after 60 s:\n{log}"));
+    assert!(status.success(), "second host exited with {status}:\n{log}");
+    let records_in = last_field(&log, "Pipeline stopped.", "records_in").unwrap();
+    println!("second host after another restart: records_in={records_in}");
+    assert_eq!(
+        records_in, 0,
+        "committed offsets were lost in the restart:\n{log}"
+    );
+    assert_eq!(milvus_count(&uri, &topic), n as usize);
     println!("took {:?}", started.elapsed());
 }
