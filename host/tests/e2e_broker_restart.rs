@@ -253,6 +253,72 @@ fn assert_exactly_articles(uri: &str, collection: &str, n: i64) {
     );
 }
 
+/// One bad record (not JSON) after every `BAD_EVERY` good ones.
+const BAD_EVERY: usize = 2_000;
+
+fn bad_count(good: i64) -> i64 {
+    good / BAD_EVERY as i64
+}
+
+fn bad_key(round: u32, i: i64) -> String {
+    format!("bad-{round}-{i}")
+}
+
+/// `good` with a record that is not JSON after every `BAD_EVERY` of them.
+fn with_bad_records(good: Vec<(String, Vec<u8>)>, round: u32) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::with_capacity(good.len() + good.len() / BAD_EVERY);
+    for (i, chunk) in good.chunks(BAD_EVERY).enumerate() {
+        out.extend_from_slice(chunk);
+        if chunk.len() == BAD_EVERY {
+            out.push((bad_key(round, i as i64), b"{not json".to_vec()));
+        }
+    }
+    out
+}
+
+/// The keys of every record in `topic` on the durable broker.
+fn topic_keys(topic: &str) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", BROKERS)
+        .set("group.id", unique("g_read"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("fetch.wait.max.ms", "10")
+        .create()
+        .unwrap();
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in md.topics()[0].partitions() {
+        list.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    let mut open = list.count();
+    assert!(open > 0, "topic {topic} has no partitions");
+    consumer.assign(&list).unwrap();
+    let mut keys = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}: no end after 30 s"
+        );
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                keys.push(String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned())
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => open -= 1,
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+    }
+    keys
+}
+
 #[test]
 fn broker_restart_mid_run_loses_nothing() {
     let started = Instant::now();
@@ -267,7 +333,7 @@ fn broker_restart_mid_run_loses_nothing() {
         None,
         &["create-seed", "--collection", &topic, "--drop"],
     );
-    produce_durable(&topic, &articles(0..before, 8));
+    produce_durable(&topic, &with_bad_records(articles(0..before, 8), 0));
     println!("{:>6.1?} produced {before} records", started.elapsed());
 
     // The shared helper writes the shared broker's address: point it at ours.
@@ -275,13 +341,16 @@ fn broker_restart_mid_run_loses_nothing() {
     // while records are still being consumed.
     let dir = tempfile::tempdir().unwrap();
     let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 50");
-    let p = pipeline(
+    let dlq = format!("{topic}.dlq");
+    let p = pipeline_with(
         dir.path(),
         &topic,
         &group,
         kmv_test_artifacts::SEED,
         "",
         &sink,
+        "",
+        &format!("[errors]\ndead_letter_topic = \"{dlq}\""),
     );
     let text = std::fs::read_to_string(&p).unwrap();
     let shared = format!("brokers = \"{}\"", kafka());
@@ -314,7 +383,9 @@ fn broker_restart_mid_run_loses_nothing() {
     start_broker();
     println!("{:>6.1?} broker started again", started.elapsed());
 
-    produce_durable(&topic, &articles(before..n, 8));
+    // Bad records among them: the dead-letter producer, idle through the
+    // outage, must write them after the restart.
+    produce_durable(&topic, &with_bad_records(articles(before..n, 8), 1));
     println!("{:>6.1?} produced {after} more records", started.elapsed());
 
     // Until every record is in Milvus (or a limit), with the host running.
@@ -333,6 +404,9 @@ fn broker_restart_mid_run_loses_nothing() {
     let status = status.unwrap_or_else(|| panic!("no exit 30 s after SIGTERM:\n{log}"));
     assert!(status.success(), "exited with {status}:\n{log}");
     assert!(log.contains("Pipeline stopped."), "no summary:\n{log}");
+    for line in log.lines().filter(|l| l.contains("Kafka broker")) {
+        println!("host log: {line}");
+    }
     // The outage went through the transient-error path, not around it.
     assert!(
         log.contains("Kafka broker unavailable"),
@@ -340,11 +414,22 @@ fn broker_restart_mid_run_loses_nothing() {
     );
     let records_in = last_field(&log, "Pipeline stopped.", "records_in").unwrap();
     let written = last_field(&log, "Pipeline stopped.", "rows_written").unwrap();
+    let dead_lettered = last_field(&log, "Pipeline stopped.", "dead_lettered").unwrap();
     println!(
-        "host: records_in={records_in} rows_written={written} (re-reads after the restart count twice)"
+        "host: records_in={records_in} rows_written={written} dead_lettered={dead_lettered} (re-reads after the restart count twice)"
     );
-    assert_eq!(records_in, written, "{log}");
-    assert!(records_in >= n as u64, "{log}");
+    assert_eq!(records_in, written + dead_lettered, "{log}");
+    assert!(records_in >= (n + bad_count(n)) as u64, "{log}");
+    assert!(dead_lettered >= bad_count(n) as u64, "{log}");
+    let mut keys = topic_keys(&dlq);
+    keys.sort();
+    keys.dedup();
+    let mut want: Vec<String> = (0..bad_count(before))
+        .map(|i| bad_key(0, i))
+        .chain((0..bad_count(after)).map(|i| bad_key(1, i)))
+        .collect();
+    want.sort();
+    assert_eq!(keys, want, "keys in the dead-letter topic {dlq}");
     assert_exactly_articles(&uri, &topic, n);
 
     // The group's committed offsets survive a broker restart too: a new host
