@@ -46,6 +46,20 @@ impl ClientContext for LagContext {
             .sum();
         self.lag.store(lag, Ordering::Relaxed);
     }
+
+    /// librdkafka's error events. They come back from [`Source::poll`] too,
+    /// which logs transient ones rate-limited: here they go to debug, the
+    /// others (with librdkafka's reason) to error.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let transient = error
+            .rdkafka_error_code()
+            .is_some_and(super::transient::is_transient_code);
+        if transient {
+            tracing::debug!(%error, reason, "librdkafka error");
+        } else {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
 }
 
 impl ConsumerContext for LagContext {}

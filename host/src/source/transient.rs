@@ -80,7 +80,7 @@ impl OutageLog {
             error = %error,
             errors = self.unlogged,
             outage_seconds = now.duration_since(started).as_secs(),
-            "Kafka broker unavailable; waiting while librdkafka reconnects (nothing is committed meanwhile)"
+            "Kafka broker unavailable; waiting while librdkafka reconnects"
         );
         self.last_logged = Some(now);
         self.unlogged = 0;
@@ -91,8 +91,8 @@ impl OutageLog {
         if let Some(started) = self.started.take() {
             info!(
                 errors = self.errors,
-                outage_seconds = started.elapsed().as_secs(),
-                "Kafka broker available again; consuming"
+                seconds_since_first_error = started.elapsed().as_secs(),
+                "Kafka records flowing again after broker errors"
             );
             *self = OutageLog::default();
         }
