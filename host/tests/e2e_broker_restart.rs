@@ -404,13 +404,20 @@ fn broker_restart_mid_run_loses_nothing() {
     let status = status.unwrap_or_else(|| panic!("no exit 30 s after SIGTERM:\n{log}"));
     assert!(status.success(), "exited with {status}:\n{log}");
     assert!(log.contains("Pipeline stopped."), "no summary:\n{log}");
-    for line in log.lines().filter(|l| l.contains("Kafka broker")) {
+    for line in log
+        .lines()
+        .filter(|l| l.contains("Kafka broker") || l.contains("Kafka records"))
+    {
         println!("host log: {line}");
     }
     // The outage went through the transient-error path, not around it.
     assert!(
         log.contains("Kafka broker unavailable"),
         "the host logged no broker outage:\n{log}"
+    );
+    assert!(
+        log.contains("Kafka records flowing again"),
+        "the host logged no end of the outage:\n{log}"
     );
     let records_in = last_field(&log, "Pipeline stopped.", "records_in").unwrap();
     let written = last_field(&log, "Pipeline stopped.", "rows_written").unwrap();
