@@ -404,7 +404,9 @@ impl Deliveries {
         for (failed, future) in self.pending.drain(..) {
             match future.await {
                 Ok(Ok(_)) => self.acknowledged += 1,
-                Ok(Err((e, _))) => return Err(delivery_error(dlq, &failed, e.to_string())),
+                Ok(Err((e, _))) => {
+                    return Err(delivery_error(dlq, &failed, delivery_failure(&e)));
+                }
                 Err(_) => {
                     return Err(delivery_error(
                         dlq,
@@ -415,6 +417,18 @@ impl Deliveries {
             }
         }
         Ok(self.acknowledged)
+    }
+}
+
+/// The producer's error, with what to change when librdkafka gave up waiting
+/// for an unreachable broker (it rides out shorter outages by itself).
+fn delivery_failure(error: &KafkaError) -> String {
+    if error.rdkafka_error_code() == Some(RDKafkaErrorCode::MessageTimedOut) {
+        format!(
+            "{error} (no broker acknowledged it within message.timeout.ms, 60 s unless set in [errors.dead_letter_properties]; raise it to wait longer for a restarting broker)"
+        )
+    } else {
+        error.to_string()
     }
 }
 
@@ -440,6 +454,22 @@ mod tests {
         assert_eq!(c.policy(), ErrorPolicy::DeadLetter);
         c.policy = Some(ErrorPolicy::Stop);
         assert_eq!(c.policy(), ErrorPolicy::Stop);
+    }
+
+    #[test]
+    fn a_timed_out_dead_letter_write_says_which_setting_waits_longer() {
+        let timed_out = delivery_failure(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageTimedOut,
+        ));
+        assert!(timed_out.contains("message.timeout.ms"), "{timed_out}");
+        assert!(
+            timed_out.contains("[errors.dead_letter_properties]"),
+            "{timed_out}"
+        );
+        let too_large = delivery_failure(&KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge,
+        ));
+        assert!(!too_large.contains("message.timeout.ms"), "{too_large}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 #   .kmv/venv        Python venv with the embedded Milvus 2.3.5 server
 #                    (milvus-server) and pymilvus 2.3.6 for tests/services/milvus_admin.py
 #   .kmv/cache/milvus/bin  the embedded server's native binaries, extracted once
+#   .kmv/s3venv      Python venv with moto's S3-compatible server (moto_server), the
+#                    object store that keeps a durable tansu's data (tests/services/s3.sh)
 #
-# Usage: tests/services/install.sh [kafka] [milvus]     (default: both)
+# Usage: tests/services/install.sh [kafka] [milvus] [s3]     (default: all three)
 # Idempotent: finished steps are skipped (pinned hash / marker keyed by versions).
 # Env: KMV_STATE (state dir), KMV_PYTHON (python used to bootstrap; default python3).
 set -euo pipefail
@@ -33,20 +35,37 @@ VENV_PKGS=(
   "confluent-kafka==2.12.1"
 )
 
+# moto's server is an S3-compatible store in one Python process: tansu's s3:// storage
+# engine (conditional PUTs, list, get) works against it, so a broker restart keeps its
+# topics and committed offsets (tests/services/s3.sh, kafka.sh --s3-endpoint).
+# A venv of its own: its boto3/werkzeug/flask pins do not meet pymilvus' in .kmv/venv.
+S3_PKGS=(
+  "moto[server]==5.2.5"
+  "boto3==1.44.5"
+  "botocore==1.44.5"
+  "Werkzeug==3.1.9"
+  "Flask==3.1.3"
+  "flask-cors==6.0.5"
+)
+KMV_S3_VENV="$KMV_STATE/s3venv"
+
 PY="${KMV_PYTHON:-python3}"
 
 want_kafka=0
 want_milvus=0
+want_s3=0
 if [[ $# -eq 0 ]]; then
   want_kafka=1
   want_milvus=1
+  want_s3=1
 fi
 for arg in "$@"; do
   case "$arg" in
     kafka) want_kafka=1 ;;
     milvus) want_milvus=1 ;;
+    s3) want_s3=1 ;;
     -h|--help) kmv_usage; exit 0 ;;
-    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus)" ;;
+    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus, s3)" ;;
   esac
 done
 
@@ -131,6 +150,34 @@ warm_milvus_bin_cache() {
   kmv_log "milvus binaries ready in $base/bin"
 }
 
+install_s3_venv() {
+  local marker="$KMV_S3_VENV/.kmv-installed"
+  local spec
+  spec="$(printf '%s\n' "${S3_PKGS[@]}")"
+  if [[ -f "$marker" && "$(cat "$marker")" == "$spec" && -x "$KMV_S3_VENV/bin/moto_server" ]]; then
+    kmv_log "S3 venv already installed: $KMV_S3_VENV"
+    return 0
+  fi
+  local t0
+  t0="$(kmv_now_ms)"
+  if [[ ! -x "$KMV_S3_VENV/bin/python" ]] || ! "$KMV_S3_VENV/bin/python" -c 'import sys' 2>/dev/null; then
+    rm -rf "$KMV_S3_VENV"
+    kmv_log "creating venv $KMV_S3_VENV ..."
+    "$PY" -m venv "$KMV_S3_VENV" ||
+      kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
+  fi
+  rm -f "$marker"
+  kmv_log "pip install ${S3_PKGS[*]} ..."
+  "$KMV_S3_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${S3_PKGS[@]}" ||
+    kmv_die "pip install into $KMV_S3_VENV failed"
+  "$KMV_S3_VENV/bin/python" -c 'import moto.server, boto3' ||
+    kmv_die "the S3 venv was installed but 'import moto.server, boto3' fails"
+  [[ -x "$KMV_S3_VENV/bin/moto_server" ]] || kmv_die "$KMV_S3_VENV/bin/moto_server missing after install"
+  printf '%s' "$spec" >"$marker"
+  kmv_log "installed S3 venv (moto_server) in $(( $(kmv_now_ms) - t0 )) ms"
+}
+
 if (( want_kafka )); then install_tansu; fi
 if (( want_milvus )); then install_venv; warm_milvus_bin_cache; fi
+if (( want_s3 )); then install_s3_venv; fi
 kmv_log "done (state dir: $KMV_STATE)"

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Run a tansu Kafka-protocol broker on 127.0.0.1 for tests.
 #
-# Usage: tests/services/kafka.sh start|stop|status [--port N] [--storage memory|URL]
+# Usage: tests/services/kafka.sh start|stop|status [--port N] [--storage memory|URL] [--s3-endpoint URL]
 #   start   start in the background (no-op if already running and healthy), wait until
 #           the port accepts connections (fails after ${KMV_KAFKA_START_TIMEOUT:-20} s with the log tail)
 #   stop    SIGTERM, wait for exit (SIGKILL after 15 s); no-op if not running
 #   status  exit 0 and print "running" if up and healthy, exit 1 otherwise
 # --port N       listener port (default 9092); bootstrap server is 127.0.0.1:N
 # --storage S    "memory" (default, memory://tansu/) or a tansu storage URL. The calfkit
-#                build only has the memory and S3 engines: topics are lost on stop.
+#                build only has the memory and S3 engines: with memory, topics are lost on stop.
+#                With s3://BUCKET/ the topics and committed offsets live in the S3 store and
+#                survive a stop + start of the broker (not of the store).
+# --s3-endpoint U  the S3-compatible store for s3:// storage, e.g. http://127.0.0.1:9300 from
+#                tests/services/s3.sh (sets AWS_ENDPOINT and AWS_ALLOW_HTTP; AWS_ACCESS_KEY_ID,
+#                AWS_SECRET_ACCESS_KEY and AWS_DEFAULT_REGION default to kmv/kmv/us-east-1).
 # Files: $KMV_STATE/run/kafka-N.pid, $KMV_STATE/run/kafka-N.log (KMV_STATE default <repo>/.kmv)
 # Needs tests/services/install.sh (installs $KMV_STATE/bin/tansu).
 set -euo pipefail
@@ -21,12 +26,15 @@ cmd="${1:-}"
 shift
 port=9092
 storage=memory
+s3_endpoint=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) [[ $# -ge 2 ]] || kmv_die "--port needs a value"; port="$2"; shift 2 ;;
     --port=*) port="${1#*=}"; shift ;;
     --storage) [[ $# -ge 2 ]] || kmv_die "--storage needs a value"; storage="$2"; shift 2 ;;
     --storage=*) storage="${1#*=}"; shift ;;
+    --s3-endpoint) [[ $# -ge 2 ]] || kmv_die "--s3-endpoint needs a value"; s3_endpoint="$2"; shift 2 ;;
+    --s3-endpoint=*) s3_endpoint="${1#*=}"; shift ;;
     -h|--help) usage ;;
     *) kmv_die "unknown argument '$1'" ;;
   esac
@@ -38,6 +46,9 @@ case "$storage" in
   *://*) storage_url="$storage" ;;
   *) kmv_die "--storage must be 'memory' or a storage URL such as memory://tansu/ (got '$storage')" ;;
 esac
+if [[ "$storage_url" == s3://* && -z "$s3_endpoint" && -z "${AWS_ENDPOINT:-}" ]]; then
+  kmv_die "--storage $storage_url needs --s3-endpoint URL (e.g. http://127.0.0.1:9300 from tests/services/s3.sh) or AWS_ENDPOINT"
+fi
 
 TANSU="$KMV_BIN/tansu"
 PIDFILE="$KMV_RUN/kafka-$port.pid"
@@ -91,6 +102,11 @@ do_start() {
   # does not receive the caller's terminal signals.
   (
     cd "$KMV_RUN"
+    if [[ -n "$s3_endpoint" ]]; then
+      export AWS_ENDPOINT="$s3_endpoint" AWS_ALLOW_HTTP=true
+      export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-kmv}" AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-kmv}"
+      export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+    fi
     exec setsid "$TANSU" broker \
       --listener-url "tcp://127.0.0.1:$port" \
       --advertised-listener-url "tcp://127.0.0.1:$port" \

@@ -1,6 +1,7 @@
 //! The rdkafka consumer: configuration, records, commits, lag.
 
 use super::SourceConfig;
+use super::transient::{OutageLog, is_transient_poll_error};
 use crate::transform::{Header, KafkaRecord};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
@@ -8,8 +9,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why the source could not start or commit.
@@ -45,6 +46,20 @@ impl ClientContext for LagContext {
             .sum();
         self.lag.store(lag, Ordering::Relaxed);
     }
+
+    /// librdkafka's error events. They come back from [`Source::poll`] too,
+    /// which logs transient ones rate-limited: here they go to debug, the
+    /// others (with librdkafka's reason) to error.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        let transient = error
+            .rdkafka_error_code()
+            .is_some_and(super::transient::is_transient_code);
+        if transient {
+            tracing::debug!(%error, reason, "librdkafka error");
+        } else {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
 }
 
 impl ConsumerContext for LagContext {}
@@ -52,6 +67,8 @@ impl ConsumerContext for LagContext {}
 /// A consumer in the pipeline's group, with auto-commit off.
 pub struct Source {
     consumer: Arc<BaseConsumer<LagContext>>,
+    /// A broker outage the consumer is riding out (see [`Source::poll`]).
+    outage: Mutex<OutageLog>,
 }
 
 impl std::fmt::Debug for Source {
@@ -98,34 +115,34 @@ impl Source {
         consumer.subscribe(&topics)?;
         Ok(Source {
             consumer: Arc::new(consumer),
+            outage: Mutex::default(),
         })
     }
 
     /// Waits up to `timeout` for the next record.
+    ///
+    /// Transient errors (the broker unreachable or restarting, the group
+    /// coordinator moving) are logged, rate-limited, and answered with `None`
+    /// while librdkafka reconnects; fatal and unknown ones are returned.
     pub fn poll(&self, timeout: Duration) -> Result<Option<KafkaRecord>, SourceError> {
         match self.consumer.poll(timeout) {
             None => Ok(None),
+            Some(Err(e)) if is_transient_poll_error(&e) => {
+                self.outage_log().error(&e);
+                Ok(None)
+            }
             Some(Err(e)) => Err(e.into()),
-            Some(Ok(m)) => Ok(Some(KafkaRecord {
-                topic: m.topic().to_string(),
-                partition: m.partition(),
-                offset: m.offset(),
-                timestamp: m.timestamp().to_millis(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                headers: m
-                    .headers()
-                    .map(|hs| {
-                        hs.iter()
-                            .map(|h| Header {
-                                key: h.key.to_string(),
-                                value: h.value.map(<[u8]>::to_vec),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })),
+            Some(Ok(m)) => {
+                self.outage_log().recovered();
+                Ok(Some(kafka_record(&m)))
+            }
         }
+    }
+
+    fn outage_log(&self) -> std::sync::MutexGuard<'_, OutageLog> {
+        self.outage
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Commits, for each partition, the offset after the last record done.
@@ -168,6 +185,29 @@ impl Source {
     /// The consumer lag summed over assigned partitions, from the last statistics.
     pub fn lag(&self) -> i64 {
         self.consumer.context().lag.load(Ordering::Relaxed)
+    }
+}
+
+/// A consumed message as the transform's input record.
+fn kafka_record(m: &rdkafka::message::BorrowedMessage<'_>) -> KafkaRecord {
+    KafkaRecord {
+        topic: m.topic().to_string(),
+        partition: m.partition(),
+        offset: m.offset(),
+        timestamp: m.timestamp().to_millis(),
+        key: m.key().map(<[u8]>::to_vec),
+        value: m.payload().map(<[u8]>::to_vec),
+        headers: m
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| Header {
+                        key: h.key.to_string(),
+                        value: h.value.map(<[u8]>::to_vec),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! commits an offset only once every record up to it is done.
 
 mod consumer;
+mod transient;
 
 pub use consumer::{LagContext, Source, SourceError, expand_env};
 
