@@ -36,13 +36,21 @@ pub struct LagContext {
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
-        let lag: i64 = statistics
-            .topics
-            .values()
-            .flat_map(|t| t.partitions.values())
-            .filter(|p| p.partition >= 0)
-            .map(|p| p.consumer_lag.max(0))
-            .sum();
+        let mut lag = 0;
+        for (topic, t) in &statistics.topics {
+            for p in t.partitions.values().filter(|p| p.partition >= 0) {
+                lag += p.consumer_lag.max(0);
+                // -1: not consumed by this member (not assigned, or no offset yet).
+                if p.consumer_lag >= 0 {
+                    metrics::gauge!(
+                        crate::observability::names::CONSUMER_LAG,
+                        "topic" => topic.clone(),
+                        "partition" => p.partition.to_string()
+                    )
+                    .set(p.consumer_lag as f64);
+                }
+            }
+        }
         self.lag.store(lag, Ordering::Relaxed);
     }
 }
