@@ -310,6 +310,16 @@ pub async fn serve(address: SocketAddr) -> anyhow::Result<SocketAddr> {
         .await
         .with_context(|| format!("--http-address {address}: binding the metrics/health server"))?;
     let bound = listener.local_addr().context("reading the bound address")?;
+    // Drains histogram samples into their buckets between scrapes (the
+    // recorder does not do it by itself), so memory stays bounded.
+    let upkeep = handle.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
     let app = Router::new()
         .route(
             "/metrics",
