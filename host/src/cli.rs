@@ -38,6 +38,12 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
     progress_interval: f64,
 
+    /// Serve Prometheus metrics (/metrics) and health checks (/healthz,
+    /// /readyz) on this address: `HOST:PORT`, or `PORT` for 127.0.0.1:PORT.
+    /// Off when not given.
+    #[arg(long, value_name = "ADDRESS", value_parser = crate::observability::parse_address, requires = "pipeline")]
+    http_address: Option<std::net::SocketAddr>,
+
     /// Log level or filter (e.g. `debug`, `kmv_host=trace`); RUST_LOG works too.
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
@@ -142,6 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let options = crate::pipeline::RunOptions {
                     stop_when_idle: cli.stop_when_idle.map(Duration::from_secs_f64),
                     progress_interval: Duration::from_secs_f64(cli.progress_interval.max(0.1)),
+                    http_address: cli.http_address,
                 };
                 crate::pipeline::run_file(&pipeline, options).map(|_| ExitCode::SUCCESS)
             }

@@ -18,6 +18,7 @@
 
 use crate::config::{Loaded, PipelineConfig};
 use crate::errors::{DeadLetterQueue, Deliveries, ErrorClass, ErrorPolicy, FailedRecord};
+use crate::observability::{self as observe, names};
 use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
 use crate::source::Source;
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub stop_when_idle: Option<Duration>,
     /// How often a progress line is logged.
     pub progress_interval: Duration,
+    /// Where to serve /metrics, /healthz and /readyz (`None`: nowhere).
+    pub http_address: Option<std::net::SocketAddr>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +48,7 @@ impl Default for RunOptions {
         RunOptions {
             stop_when_idle: None,
             progress_interval: Duration::from_secs(10),
+            http_address: None,
         }
     }
 }
@@ -146,6 +150,8 @@ struct Chunk {
     failed: Vec<FailedRecord>,
     /// Per (topic, partition): the offset after the chunk's last record.
     next_offsets: BTreeMap<(String, i32), i64>,
+    /// Bytes of the chunk's record values (the in-flight bytes gauge).
+    bytes: usize,
 }
 
 /// Runs the pipeline in `path` until it is stopped; returns the final counters.
@@ -159,6 +165,9 @@ pub fn run_file(path: &Path, options: RunOptions) -> anyhow::Result<Summary> {
         .context("starting the async runtime")?;
     let shutdown = Arc::new(AtomicBool::new(false));
     runtime.spawn(listen_for_signals(shutdown.clone()));
+    if let Some(address) = options.http_address {
+        runtime.block_on(observe::serve(address))?;
+    }
     runtime.block_on(run(loaded, engine, options, shutdown))
 }
 
@@ -228,6 +237,10 @@ pub async fn run(
 
     let counters = Arc::new(Counters::default());
     counters.micros();
+    observe::set_transform_version(None, &transform);
+    observe::health().set_counters(counters.clone());
+    let probe =
+        observe::enabled().then(|| tokio::spawn(observe::probe(source.clone(), sink.clone())));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
     let preparer = {
         let (source, sink, counters, shutdown) = (
@@ -260,6 +273,7 @@ pub async fn run(
                     let Some(chunk) = chunk else { break };
                     write_chunk(&sink, &counters, &on_error, &transform, chunk.rows, chunk.failed).await?;
                     source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
+                    metrics::gauge!(names::IN_FLIGHT_BYTES).decrement(chunk.bytes as f64);
                     for (partition, next) in chunk.next_offsets {
                         let at = committed.entry(partition).or_insert(next);
                         *at = (*at).max(next);
@@ -271,6 +285,9 @@ pub async fn run(
         Ok(())
     }
     .await;
+    if let Some(probe) = probe {
+        probe.abort();
+    }
     if result.is_err() {
         shutdown.store(true, Ordering::SeqCst);
     }
@@ -317,6 +334,7 @@ fn log_progress(counters: &Counters, source: &Source, started: Instant) {
         batches = s.batches,
         retries = s.retries,
         lag = source.lag(),
+        transform = observe::health().transform_version(),
         rows_per_s = (s.rows_written as f64 / started.elapsed().as_secs_f64().max(0.001)) as u64,
         "Progress."
     );
@@ -357,7 +375,9 @@ fn prepare(
                     _ => break,
                 },
             };
-            match source.poll(wait)? {
+            let polled = source.poll(wait)?;
+            observe::health().polled();
+            match polled {
                 Some(record) => {
                     bytes += record.value.as_ref().map_or(0, Vec::len);
                     records.push(record);
@@ -391,8 +411,13 @@ fn prepare(
         assigned = true;
         add(&counters.records_in, records.len() as u64);
         counters.saw_records();
+        let transform_started = Instant::now();
         let outcomes = worker.process(&records)?;
-        let mut chunk = Chunk::default();
+        metrics::histogram!(names::TRANSFORM_SECONDS).record(transform_started.elapsed());
+        let mut chunk = Chunk {
+            bytes,
+            ..Chunk::default()
+        };
         for (record, outcome) in records.into_iter().map(Arc::new).zip(outcomes) {
             let next = chunk
                 .next_offsets
@@ -435,6 +460,7 @@ fn prepare(
                 chunk.failed.push(failed);
             }
         }
+        metrics::gauge!(names::IN_FLIGHT_BYTES).increment(bytes as f64);
         if tx.blocking_send(chunk).is_err() {
             break; // the writer stopped
         }
@@ -513,6 +539,7 @@ fn record_failed(
     failed: FailedRecord,
 ) -> anyhow::Result<Option<FailedRecord>> {
     add(&counters.failed, 1);
+    metrics::counter!(names::RECORDS_FAILED, "class" => failed.class.as_str()).increment(1);
     let r = &failed.record;
     let message = match policy {
         ErrorPolicy::Stop => anyhow::bail!(
@@ -641,7 +668,17 @@ async fn write_with_retry(
     let policy = sink.retry_policy();
     let mut attempt = 1;
     loop {
-        match sink.write(body).await {
+        let started = Instant::now();
+        let outcome = sink.write(body).await;
+        metrics::histogram!(names::BATCH_WRITE_SECONDS).record(started.elapsed());
+        // A rejected batch is bad data, not a Milvus outage.
+        observe::health().milvus(match &outcome {
+            Err(e @ (WriteError::Retryable { .. } | WriteError::Fatal { .. })) => {
+                Err(format!("writing: {e}"))
+            }
+            _ => Ok(()),
+        });
+        match outcome {
             Ok(ok) => return Ok(ok),
             Err(e) => match policy.next_delay(attempt, &e) {
                 Some(delay) => {

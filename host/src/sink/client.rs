@@ -447,6 +447,15 @@ impl MilvusSink {
         &self.retry
     }
 
+    /// A cheap check that Milvus answers and still has the collection (a
+    /// describe request): for readiness probes.
+    pub async fn probe(&self) -> Result<(), SinkError> {
+        self.endpoint
+            .describe(self.api, &self.schema().name)
+            .await
+            .map(|_| ())
+    }
+
     /// Sends one batch. `Ok` only when Milvus acknowledged every row of it.
     pub async fn write(&self, body: &BatchBody) -> Result<WriteOk, WriteError> {
         let request = self

@@ -33,17 +33,34 @@ pub enum SourceError {
 #[derive(Default)]
 pub struct LagContext {
     lag: AtomicI64,
+    /// The partitions whose lag gauge this member set last time.
+    reported: std::sync::Mutex<std::collections::BTreeSet<(String, i32)>>,
 }
 
 impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
-        let lag: i64 = statistics
-            .topics
-            .values()
-            .flat_map(|t| t.partitions.values())
-            .filter(|p| p.partition >= 0)
-            .map(|p| p.consumer_lag.max(0))
-            .sum();
+        use crate::observability::names::CONSUMER_LAG;
+        let mut lag = 0;
+        let mut reported = std::collections::BTreeSet::new();
+        for (topic, t) in &statistics.topics {
+            for p in t.partitions.values().filter(|p| p.partition >= 0) {
+                lag += p.consumer_lag.max(0);
+                // -1: not consumed by this member (not assigned, or no offset yet).
+                if p.consumer_lag >= 0 {
+                    metrics::gauge!(CONSUMER_LAG, "topic" => topic.clone(), "partition" => p.partition.to_string())
+                        .set(p.consumer_lag as f64);
+                    reported.insert((topic.clone(), p.partition));
+                }
+            }
+        }
+        // A partition this member no longer consumes: its lag is another
+        // member's to report, so a sum over members does not count it twice.
+        let mut last = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        for (topic, partition) in last.difference(&reported) {
+            metrics::gauge!(CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                .set(0.0);
+        }
+        *last = reported;
         self.lag.store(lag, Ordering::Relaxed);
     }
 
