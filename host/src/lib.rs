@@ -12,5 +12,6 @@ pub mod errors;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod swap;
 pub mod testing;
 pub mod transform;
