@@ -1,0 +1,424 @@
+//! Hot swap of the transform against the real servers (tansu and Milvus
+//! 2.3.5, started by tests/run.sh): a new version copied over the module file
+//! while records flow takes over at a batch boundary, every record is written
+//! once by exactly one version; broken versions (init fails, traps on the
+//! sample, rows that break the schema) are refused and the old one keeps
+//! running; SIGHUP asks for a check; `check --module` validates a version
+//! before it is dropped in.
+//!
+//! Nothing here waits for a fixed time: the producer keeps records flowing
+//! until the host's log shows the step the test waits for.
+
+mod common;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The most records a test produces (one query reads them all back).
+const MAX_RECORDS: usize = 15_000;
+
+/// The collection the swap guests write: `id` = partition * 1e9 + offset.
+fn create_collection(uri: &str, name: &str, dir: &Path) {
+    let schema = serde_json::json!({
+        "fields": [
+            {"name": "id", "type": "INT64", "primary": true},
+            {"name": "partition", "type": "INT64"},
+            {"name": "offset", "type": "INT64"},
+            {"name": "n", "type": "INT64"},
+            {"name": "version", "type": "VARCHAR", "max_length": 16},
+            {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8},
+        ]
+    });
+    let path = dir.join("schema.json");
+    std::fs::write(&path, schema.to_string()).unwrap();
+    admin(
+        uri,
+        None,
+        &[
+            "create",
+            "--collection",
+            name,
+            "--schema",
+            path.to_str().unwrap(),
+            "--drop",
+        ],
+    );
+}
+
+/// Puts `wasm` at `module` the way deploy tools do: a copy beside it, renamed over it.
+fn drop_in(wasm: &str, module: &Path) {
+    let tmp = module.with_extension("wasm.tmp");
+    std::fs::copy(wasm, &tmp).unwrap();
+    std::fs::rename(&tmp, module).unwrap();
+}
+
+/// A running `kmv-host` whose log goes to a file the test reads while it runs.
+struct Host {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Host {
+    fn start(pipeline: &Path, dir: &Path) -> Host {
+        let log = dir.join("host.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+            .arg("--pipeline")
+            .arg(pipeline)
+            .args(["--stop-when-idle", "3", "--progress-interval", "0.5"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting kmv-host");
+        Host { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the host has written at least one row.
+    fn wrote_rows(&self) -> bool {
+        self.log()
+            .lines()
+            .any(|l| l.contains("Progress.") && !l.contains("rows_written=0 "))
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    fn wait(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "kmv-host failed: {log}");
+        log
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces `{"n": i}` records to partition 0 of `topic`, in a steady flow.
+struct Flow {
+    producer: BaseProducer,
+    topic: String,
+    produced: usize,
+}
+
+impl Flow {
+    fn new(topic: &str) -> Flow {
+        Flow {
+            producer: ClientConfig::new()
+                .set("bootstrap.servers", kafka())
+                .set("linger.ms", "5")
+                .create()
+                .unwrap(),
+            topic: topic.to_string(),
+            produced: 0,
+        }
+    }
+
+    /// Produces a few records and pauses briefly (the flow's pace).
+    fn step(&mut self) {
+        assert!(
+            self.produced < MAX_RECORDS,
+            "produced {MAX_RECORDS} records and the host did not get there"
+        );
+        for _ in 0..20 {
+            let value = format!("{{\"n\": {}}}", self.produced);
+            let key = self.produced.to_string();
+            self.producer
+                .send(
+                    BaseRecord::to(&self.topic)
+                        .partition(0)
+                        .key(&key)
+                        .payload(&value),
+                )
+                .map_err(|(e, _)| e)
+                .expect("produce");
+            self.produced += 1;
+        }
+        self.producer.flush(Duration::from_secs(30)).expect("flush");
+        std::thread::sleep(Duration::from_millis(40));
+    }
+
+    /// Keeps records flowing until `done`.
+    fn until(&mut self, what: &str, host: &Host, done: impl Fn(&Host) -> bool) {
+        let started = Instant::now();
+        while !done(host) {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "waited 2 minutes for {what}: {}",
+                host.log()
+            );
+            self.step();
+        }
+    }
+
+    /// Produces `n` more records.
+    fn more(&mut self, n: usize) {
+        let target = self.produced + n;
+        while self.produced < target {
+            self.step();
+        }
+    }
+}
+
+/// A row as read back: (partition, offset, n, version).
+#[derive(Debug)]
+struct Row {
+    partition: i64,
+    offset: i64,
+    n: i64,
+    version: String,
+}
+
+fn read_rows(uri: &str, collection: &str) -> BTreeMap<i64, Row> {
+    let out = admin(
+        uri,
+        None,
+        &[
+            "query",
+            "--collection",
+            collection,
+            "--fields",
+            "id,partition,offset,n,version",
+        ],
+    );
+    let mut rows = BTreeMap::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_i64().unwrap();
+        let row = Row {
+            partition: v["partition"].as_i64().unwrap(),
+            offset: v["offset"].as_i64().unwrap(),
+            n: v["n"].as_i64().unwrap(),
+            version: v["version"].as_str().unwrap().to_string(),
+        };
+        assert!(rows.insert(id, row).is_none(), "id {id} was written twice");
+    }
+    rows
+}
+
+/// Each produced record is a row, once: on a fresh topic's partition 0, record n is at offset n.
+fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize) {
+    assert_eq!(rows.len(), produced, "rows written vs records produced");
+    for (i, (id, row)) in rows.iter().enumerate() {
+        assert_eq!(
+            (*id, row.partition, row.offset, row.n),
+            (i as i64, 0, i as i64, i as i64),
+            "{row:?}"
+        );
+    }
+}
+
+/// The value of `key=` on the first log line holding `needle`.
+fn field_of(log: &str, needle: &str, key: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` line in the log: {log}"));
+    line.split(&format!("{key}="))
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key}= in `{line}`"))
+        .trim_matches('"')
+        .to_string()
+}
+
+fn setup(prefix: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
+    let (uri, topic) = (milvus(), unique(prefix));
+    let dir = tempfile::tempdir().unwrap();
+    create_collection(&uri, &topic, dir.path());
+    let module = dir.path().join("transform.wasm");
+    std::fs::copy(kmv_test_artifacts::SWAP_V1, &module).unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
+    let p = pipeline(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        module.to_str().unwrap(),
+        "",
+        &sink,
+    );
+    (uri, topic, dir, module, p)
+}
+
+#[test]
+fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
+    let (uri, topic, dir, module, p) = setup("swap_live");
+    let mut flow = Flow::new(&topic);
+    let host = Host::start(&p, dir.path());
+    flow.until("the first rows", &host, Host::wrote_rows);
+    flow.more(500);
+    drop_in(kmv_test_artifacts::SWAP_V2, &module);
+    flow.until("the swap", &host, |h| {
+        h.count("Transform swapped at a batch boundary.") == 1
+    });
+    // Every record produced from here on is the new version's.
+    let after_swap = flow.produced;
+    flow.more(1000);
+    let log = host.wait();
+    let produced = flow.produced;
+    eprintln!("produced {produced}, swapped before offset {after_swap}");
+
+    let from = field_of(&log, "Transform swapped", "from");
+    let to = field_of(&log, "Transform swapped", "to");
+    assert!(from.starts_with("transform.wasm@"), "{log}");
+    assert!(to.starts_with("transform.wasm@") && to != from, "{log}");
+    assert!(
+        log.contains(&format!("records_in={produced} rows_written={produced} ")),
+        "{log}"
+    );
+    assert!(log.contains("swaps=1 swap_failures=0"), "{log}");
+
+    let rows = read_rows(&uri, &topic);
+    assert_each_record_once(&rows, produced);
+    let last_v1 = rows
+        .values()
+        .filter(|r| r.version == "v1")
+        .map(|r| r.offset)
+        .max();
+    let first_v2 = rows
+        .values()
+        .filter(|r| r.version == "v2")
+        .map(|r| r.offset)
+        .min();
+    let (Some(last_v1), Some(first_v2)) = (last_v1, first_v2) else {
+        panic!("both versions must have written rows: v1 up to {last_v1:?}, v2 from {first_v2:?}");
+    };
+    for r in rows.values() {
+        assert!(r.version == "v1" || r.version == "v2", "{r:?}");
+    }
+    // A clean switch: every v1 offset before every v2 offset.
+    assert_eq!(
+        last_v1 + 1,
+        first_v2,
+        "v1 up to {last_v1}, v2 from {first_v2}"
+    );
+    assert!(
+        first_v2 <= after_swap as i64,
+        "v2 from {first_v2}, swap logged before {after_swap}"
+    );
+}
+
+#[test]
+fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
+    let (uri, topic, dir, module, p) = setup("swap_refuse");
+    let mut flow = Flow::new(&topic);
+    let host = Host::start(&p, dir.path());
+    flow.until("the first rows", &host, Host::wrote_rows);
+    let refused = "Transform swap refused; the running version keeps running.";
+    let cases = [
+        (kmv_test_artifacts::SWAP_FAIL_INIT, "init failed"),
+        (kmv_test_artifacts::SWAP_TRAP, "faults on the sample"),
+        (
+            kmv_test_artifacts::SWAP_BAD_SCHEMA,
+            "do not fit the collection schema",
+        ),
+    ];
+    for (i, (wasm, _)) in cases.iter().enumerate() {
+        drop_in(wasm, &module);
+        flow.until(&format!("refusal {}", i + 1), &host, |h| {
+            h.count(refused) == i + 1
+        });
+    }
+    // SIGHUP asks for a new check of the file (still the bad-schema version).
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the child we started; no memory is touched.
+    let rc = unsafe { libc::kill(host.child.id() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    flow.until("the refusal after SIGHUP", &host, |h| h.count(refused) == 4);
+    flow.more(500);
+    let log = host.wait();
+    let produced = flow.produced;
+
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(refused)).collect();
+    for (line, (_, why)) in lines.iter().zip(&cases) {
+        assert!(line.contains(why), "`{line}` lacks `{why}`");
+    }
+    assert!(
+        lines[3].contains("do not fit the collection schema"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[2].contains("vec"), "{}", lines[2]);
+    assert!(log.contains("signal=\"SIGHUP\""), "{log}");
+    let running = field_of(&log, "Consuming.", "transform");
+    for line in &lines {
+        // Both versions: the running one and the refused candidate.
+        assert!(line.contains(&format!("transform=\"{running}\"")), "{line}");
+        let candidate = field_of(line, "", "candidate");
+        assert!(
+            candidate.starts_with("transform.wasm@") && candidate != running,
+            "{line}"
+        );
+    }
+    assert!(log.contains("swaps=0 swap_failures=4"), "{log}");
+    let rows = read_rows(&uri, &topic);
+    assert_each_record_once(&rows, produced);
+    assert!(rows.values().all(|r| r.version == "v1"));
+}
+
+#[test]
+fn check_module_validates_a_new_version_against_the_pipeline() {
+    let (_uri, _topic, dir, _module, p) = setup("swap_check");
+    let input = dir.path().join("records.jsonl");
+    std::fs::write(&input, "{\"n\": 1}\n{\"n\": 2}\n{\"no_n\": true}\n").unwrap();
+    let check = |pipeline: &Path, wasm: &str, with_input: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmv-host"));
+        cmd.arg("check")
+            .arg("--pipeline")
+            .arg(pipeline)
+            .args(["--module", wasm]);
+        if with_input {
+            cmd.arg("--input").arg(&input);
+        }
+        let out = cmd.env("NO_COLOR", "1").output().unwrap();
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = check(&p, kmv_test_artifacts::SWAP_V2, true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("swap_v2.wasm@"), "{out}");
+    assert!(out.contains("ran over 3 records"), "{out}");
+    for (wasm, why) in [
+        (kmv_test_artifacts::SWAP_FAIL_INIT, "init failed"),
+        (kmv_test_artifacts::SWAP_TRAP, "faults on the sample"),
+        (
+            kmv_test_artifacts::SWAP_BAD_SCHEMA,
+            "do not fit the collection schema",
+        ),
+        (kmv_test_artifacts::WRONG_VERSION, "does not load"),
+    ] {
+        let (code, out) = check(&p, wasm, true);
+        assert_eq!(code, Some(1), "{wasm}: {out}");
+        assert!(out.contains(why), "{wasm}: {out}");
+    }
+    // Without --input: compiled and initialised only.
+    let (code, out) = check(&p, kmv_test_artifacts::SWAP_BAD_SCHEMA, false);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("not run over records"), "{out}");
+    // A sink that cannot be reached: said plainly, and not a pass.
+    let text_of = std::fs::read_to_string(&p).unwrap();
+    let unreachable = dir.path().join("unreachable.toml");
+    let uri = milvus();
+    std::fs::write(&unreachable, text_of.replace(&uri, "http://127.0.0.1:1")).unwrap();
+    let (code, out) = check(&unreachable, kmv_test_artifacts::SWAP_V2, true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("NOT checked against the collection schema"),
+        "{out}"
+    );
+}
