@@ -110,15 +110,20 @@ impl Drop for Host {
     }
 }
 
-/// Produces `{"n": i}` records to partition 0 of `topic`, in a steady flow.
+/// Produces `{"n": N}` records to `topic`, record N to partition N % partitions,
+/// in a steady flow.
 struct Flow {
     producer: BaseProducer,
     topic: String,
+    partitions: usize,
     produced: usize,
 }
 
 impl Flow {
-    fn new(topic: &str) -> Flow {
+    fn new(topic: &str, partitions: usize) -> Flow {
+        if partitions > 1 {
+            create_topic(topic, partitions as i32);
+        }
         Flow {
             producer: ClientConfig::new()
                 .set("bootstrap.servers", kafka())
@@ -126,6 +131,7 @@ impl Flow {
                 .create()
                 .unwrap(),
             topic: topic.to_string(),
+            partitions,
             produced: 0,
         }
     }
@@ -142,7 +148,7 @@ impl Flow {
             self.producer
                 .send(
                     BaseRecord::to(&self.topic)
-                        .partition(0)
+                        .partition((self.produced % self.partitions) as i32)
                         .key(&key)
                         .payload(&value),
                 )
@@ -212,15 +218,40 @@ fn read_rows(uri: &str, collection: &str) -> BTreeMap<i64, Row> {
     rows
 }
 
-/// Each produced record is a row, once: on a fresh topic's partition 0, record n is at offset n.
-fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize) {
+/// Each produced record is a row, once: rows are unique by id (see
+/// [`read_rows`]), there are as many as records, and each is the record
+/// produced at its partition and offset (on a fresh topic, record N is at
+/// partition N % partitions, offset N / partitions).
+fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize, partitions: usize) {
     assert_eq!(rows.len(), produced, "rows written vs records produced");
-    for (i, (id, row)) in rows.iter().enumerate() {
-        assert_eq!(
-            (*id, row.partition, row.offset, row.n),
-            (i as i64, 0, i as i64, i as i64),
-            "{row:?}"
-        );
+    let parts = partitions as i64;
+    for (id, row) in rows {
+        assert_eq!(*id, row.partition * 1_000_000_000 + row.offset, "{row:?}");
+        assert_eq!(row.n, row.offset * parts + row.partition, "{row:?}");
+        assert!(row.n < produced as i64, "{row:?}");
+    }
+}
+
+/// Creates `topic` with `partitions` partitions through the admin API.
+fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("CreateTopics");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
     }
 }
 
@@ -259,17 +290,18 @@ fn setup(prefix: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) 
 #[test]
 fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
     let (uri, topic, dir, module, p) = setup("swap_live");
-    let mut flow = Flow::new(&topic);
+    let partitions = 3;
+    let mut flow = Flow::new(&topic, partitions);
     let host = Host::start(&p, dir.path());
     flow.until("the first rows", &host, Host::wrote_rows);
-    flow.more(500);
+    flow.more(1000);
     drop_in(kmv_test_artifacts::SWAP_V2, &module);
     flow.until("the swap", &host, |h| {
         h.count("Transform swapped at a batch boundary.") == 1
     });
     // Every record produced from here on is the new version's.
     let after_swap = flow.produced;
-    flow.more(1000);
+    flow.more(2000);
     let log = host.wait();
     let produced = flow.produced;
     eprintln!("produced {produced}, swapped before offset {after_swap}");
@@ -285,39 +317,40 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
     assert!(log.contains("swaps=1 swap_failures=0"), "{log}");
 
     let rows = read_rows(&uri, &topic);
-    assert_each_record_once(&rows, produced);
-    let last_v1 = rows
-        .values()
-        .filter(|r| r.version == "v1")
-        .map(|r| r.offset)
-        .max();
-    let first_v2 = rows
-        .values()
-        .filter(|r| r.version == "v2")
-        .map(|r| r.offset)
-        .min();
-    let (Some(last_v1), Some(first_v2)) = (last_v1, first_v2) else {
-        panic!("both versions must have written rows: v1 up to {last_v1:?}, v2 from {first_v2:?}");
-    };
+    assert_each_record_once(&rows, produced, partitions);
     for r in rows.values() {
         assert!(r.version == "v1" || r.version == "v2", "{r:?}");
+        // Records produced after the swap was logged are the new version's.
+        if r.n >= after_swap as i64 {
+            assert_eq!(r.version, "v2", "{r:?}");
+        }
     }
-    // A clean switch: every v1 offset before every v2 offset.
-    assert_eq!(
-        last_v1 + 1,
-        first_v2,
-        "v1 up to {last_v1}, v2 from {first_v2}"
-    );
-    assert!(
-        first_v2 <= after_swap as i64,
-        "v2 from {first_v2}, swap logged before {after_swap}"
-    );
+    // A clean switch in each partition: every v1 offset before every v2 offset.
+    for p in 0..partitions as i64 {
+        let of = |v: &str| {
+            rows.values()
+                .filter(|r| r.partition == p && r.version == v)
+                .map(|r| r.offset)
+                .collect::<Vec<_>>()
+        };
+        let (last_v1, first_v2) = (of("v1").into_iter().max(), of("v2").into_iter().min());
+        let (Some(last_v1), Some(first_v2)) = (last_v1, first_v2) else {
+            panic!(
+                "partition {p}: both versions must have written rows: v1 up to {last_v1:?}, v2 from {first_v2:?}"
+            );
+        };
+        assert_eq!(
+            last_v1 + 1,
+            first_v2,
+            "partition {p}: v1 up to {last_v1}, v2 from {first_v2}"
+        );
+    }
 }
 
 #[test]
 fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
     let (uri, topic, dir, module, p) = setup("swap_refuse");
-    let mut flow = Flow::new(&topic);
+    let mut flow = Flow::new(&topic, 1);
     let host = Host::start(&p, dir.path());
     flow.until("the first rows", &host, Host::wrote_rows);
     let refused = "Transform swap refused; the running version keeps running.";
@@ -368,7 +401,7 @@ fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
     }
     assert!(log.contains("swaps=0 swap_failures=4"), "{log}");
     let rows = read_rows(&uri, &topic);
-    assert_each_record_once(&rows, produced);
+    assert_each_record_once(&rows, produced, 1);
     assert!(rows.values().all(|r| r.version == "v1"));
 }
 
