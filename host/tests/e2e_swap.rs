@@ -143,7 +143,12 @@ impl Flow {
             "produced {MAX_RECORDS} records and the host did not get there"
         );
         for _ in 0..20 {
-            let value = format!("{{\"n\": {}}}", self.produced);
+            // Every 100th record lacks `n`: the transform answers `error`.
+            let value = if is_poison(self.produced as i64) {
+                format!("{{\"not_n\": {}}}", self.produced)
+            } else {
+                format!("{{\"n\": {}}}", self.produced)
+            };
             let key = self.produced.to_string();
             self.producer
                 .send(
@@ -180,6 +185,16 @@ impl Flow {
             self.step();
         }
     }
+}
+
+/// Whether record N lacks `n` (the transform answers `error` for it).
+fn is_poison(n: i64) -> bool {
+    n % 100 == 99
+}
+
+/// How many of the first `produced` records are poison.
+fn poison_count(produced: usize) -> usize {
+    (0..produced as i64).filter(|&n| is_poison(n)).count()
 }
 
 /// A row as read back: (partition, offset, n, version).
@@ -223,12 +238,16 @@ fn read_rows(uri: &str, collection: &str) -> BTreeMap<i64, Row> {
 /// produced at its partition and offset (on a fresh topic, record N is at
 /// partition N % partitions, offset N / partitions).
 fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize, partitions: usize) {
-    assert_eq!(rows.len(), produced, "rows written vs records produced");
+    assert_eq!(
+        rows.len(),
+        produced - poison_count(produced),
+        "rows written vs good records produced"
+    );
     let parts = partitions as i64;
     for (id, row) in rows {
         assert_eq!(*id, row.partition * 1_000_000_000 + row.offset, "{row:?}");
         assert_eq!(row.n, row.offset * parts + row.partition, "{row:?}");
-        assert!(row.n < produced as i64, "{row:?}");
+        assert!(row.n < produced as i64 && !is_poison(row.n), "{row:?}");
     }
 }
 
@@ -269,27 +288,34 @@ fn field_of(log: &str, needle: &str, key: &str) -> String {
         .to_string()
 }
 
-fn setup(prefix: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
+/// `extra`: more pipeline tables (e.g. `[errors]`).
+fn setup(prefix: &str, extra: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
     let (uri, topic) = (milvus(), unique(prefix));
     let dir = tempfile::tempdir().unwrap();
     create_collection(&uri, &topic, dir.path());
     let module = dir.path().join("transform.wasm");
     std::fs::copy(kmv_test_artifacts::SWAP_V1, &module).unwrap();
     let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
-    let p = pipeline(
+    let p = pipeline_with(
         dir.path(),
         &topic,
         &unique("g"),
         module.to_str().unwrap(),
         "",
         &sink,
+        "",
+        extra,
     );
     (uri, topic, dir, module, p)
 }
 
 #[test]
 fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
-    let (uri, topic, dir, module, p) = setup("swap_live");
+    let topic_dlq = unique("swap_live_dlq");
+    let (uri, topic, dir, module, p) = setup(
+        "swap_live",
+        &format!("[errors]\ndead_letter_topic = \"{topic_dlq}\"\n"),
+    );
     let partitions = 3;
     let mut flow = Flow::new(&topic, partitions);
     let host = Host::start(&p, dir.path());
@@ -304,14 +330,18 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
     flow.more(2000);
     let log = host.wait();
     let produced = flow.produced;
-    eprintln!("produced {produced}, swapped before offset {after_swap}");
+    let bad = poison_count(produced);
+    eprintln!("produced {produced} ({bad} poison), swap logged before record {after_swap}");
 
     let from = field_of(&log, "Transform swapped", "from");
     let to = field_of(&log, "Transform swapped", "to");
     assert!(from.starts_with("transform.wasm@"), "{log}");
     assert!(to.starts_with("transform.wasm@") && to != from, "{log}");
     assert!(
-        log.contains(&format!("records_in={produced} rows_written={produced} ")),
+        log.contains(&format!(
+            "records_in={produced} rows_written={} skipped=0 failed={bad} dead_lettered={bad} ",
+            produced - bad
+        )),
         "{log}"
     );
     assert!(log.contains("swaps=1 swap_failures=0"), "{log}");
@@ -326,6 +356,7 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
         }
     }
     // A clean switch in each partition: every v1 offset before every v2 offset.
+    let mut switch = BTreeMap::new();
     for p in 0..partitions as i64 {
         let of = |v: &str| {
             rows.values()
@@ -344,12 +375,65 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
             first_v2,
             "partition {p}: v1 up to {last_v1}, v2 from {first_v2}"
         );
+        switch.insert(p, first_v2);
     }
+    // Dead-letter headers name the version that processed the record.
+    let dead = read_dead_letters(&topic_dlq, bad);
+    assert_eq!(dead.len(), bad, "{dead:?}");
+    let (mut by_v1, mut by_v2) = (0, 0);
+    for (partition, offset, transform) in &dead {
+        if *offset < switch[partition] {
+            assert_eq!(*transform, from, "partition {partition} offset {offset}");
+            by_v1 += 1;
+        } else {
+            assert_eq!(*transform, to, "partition {partition} offset {offset}");
+            by_v2 += 1;
+        }
+    }
+    assert!(
+        by_v1 > 0 && by_v2 > 0,
+        "dead-lettered by v1 {by_v1}, by v2 {by_v2}"
+    );
+}
+
+/// (partition, offset, kmv.transform) of `n` dead-lettered records (waiting up to 30 s).
+fn read_dead_letters(topic: &str, n: usize) -> Vec<(i64, i64, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("dlq_reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = vec![];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < n && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m.expect("reading the dead-letter topic");
+        let header = |key: &str| {
+            m.headers()
+                .and_then(|hs| hs.iter().find(|h| h.key == key))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        out.push((
+            header("kmv.source.partition").parse().unwrap(),
+            header("kmv.source.offset").parse().unwrap(),
+            header("kmv.transform"),
+        ));
+    }
+    out
 }
 
 #[test]
 fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
-    let (uri, topic, dir, module, p) = setup("swap_refuse");
+    let (uri, topic, dir, module, p) = setup("swap_refuse", "");
     let mut flow = Flow::new(&topic, 1);
     let host = Host::start(&p, dir.path());
     flow.until("the first rows", &host, Host::wrote_rows);
@@ -407,7 +491,7 @@ fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
 
 #[test]
 fn check_module_validates_a_new_version_against_the_pipeline() {
-    let (_uri, _topic, dir, _module, p) = setup("swap_check");
+    let (_uri, _topic, dir, _module, p) = setup("swap_check", "");
     let input = dir.path().join("records.jsonl");
     std::fs::write(&input, "{\"n\": 1}\n{\"n\": 2}\n{\"no_n\": true}\n").unwrap();
     let check = |pipeline: &Path, wasm: &str, with_input: bool| {
