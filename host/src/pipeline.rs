@@ -250,6 +250,8 @@ pub async fn run(
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let reload = Arc::new(AtomicBool::new(false));
     let stop_watching = Arc::new(AtomicBool::new(false));
+    // The watcher stops however this function returns.
+    let _stop_watching = crate::swap::StopOnDrop(stop_watching.clone());
     let sighup = tokio::spawn(listen_for_sighup(reload.clone()));
     {
         let watcher = crate::swap::Watcher {
@@ -326,7 +328,6 @@ pub async fn run(
     let prepared = tokio::task::spawn_blocking(move || preparer.join())
         .await
         .context("joining the transform thread")?;
-    stop_watching.store(true, Ordering::SeqCst);
     sighup.abort();
     if result.is_ok() {
         source.retain_assigned(&mut committed);
@@ -421,7 +422,6 @@ fn prepare(
 ) -> anyhow::Result<()> {
     let mut worker = engine.worker()?;
     let mut transform: Arc<str> = engine.identity().short().into();
-    let mut _engine = engine;
     let mut last_record = Instant::now();
     let mut assigned = false;
     while !shutdown.load(Ordering::SeqCst) {
@@ -435,7 +435,6 @@ fn prepare(
                 "Transform swapped at a batch boundary."
             );
             worker = ready.worker;
-            _engine = ready.engine;
             transform = to;
             add(&counters.swaps, 1);
         }
@@ -485,12 +484,13 @@ fn prepare(
         add(&counters.records_in, records.len() as u64);
         counters.saw_records();
         let outcomes = worker.process(&records)?;
+        let records: Vec<RowTag> = records.into_iter().map(Arc::new).collect();
         swap.sample.remember(&records);
         let mut chunk = Chunk {
             transform: transform.clone(),
             ..Chunk::default()
         };
-        for (record, outcome) in records.into_iter().map(Arc::new).zip(outcomes) {
+        for (record, outcome) in records.into_iter().zip(outcomes) {
             let next = chunk
                 .next_offsets
                 .entry((record.topic.clone(), record.partition))

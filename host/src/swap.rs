@@ -41,6 +41,19 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// How many recent records a new version is checked on.
 pub const SAMPLE_SIZE: usize = 100;
 
+/// The most bytes of record values the sample holds (the oldest go first).
+pub const SAMPLE_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Sets the flag when dropped: stops the watcher however the pipeline ends.
+#[derive(Debug)]
+pub struct StopOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A checked version, ready to run: its engine and a fresh instance (`init`
 /// called, no record processed yet).
 pub struct Ready {
@@ -58,29 +71,45 @@ impl std::fmt::Debug for Ready {
     }
 }
 
-/// The last [`SAMPLE_SIZE`] records the preparer saw.
+/// The last [`SAMPLE_SIZE`] records the preparer saw (at most
+/// [`SAMPLE_MAX_BYTES`] of values), shared with the chunks, not copied.
 #[derive(Debug, Default)]
 pub struct Sample {
-    records: Mutex<VecDeque<KafkaRecord>>,
+    held: Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    records: VecDeque<Arc<KafkaRecord>>,
+    bytes: usize,
+}
+
+fn value_len(r: &KafkaRecord) -> usize {
+    r.value.as_ref().map_or(0, Vec::len)
 }
 
 impl Sample {
     /// Remembers the last records of a batch.
-    pub fn remember(&self, batch: &[KafkaRecord]) {
+    pub fn remember(&self, batch: &[Arc<KafkaRecord>]) {
         let tail = &batch[batch.len().saturating_sub(SAMPLE_SIZE)..];
-        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         for r in tail {
-            if records.len() == SAMPLE_SIZE {
-                records.pop_front();
+            held.bytes += value_len(r);
+            held.records.push_back(r.clone());
+            while held.records.len() > SAMPLE_SIZE
+                || (held.bytes > SAMPLE_MAX_BYTES && held.records.len() > 1)
+            {
+                if let Some(old) = held.records.pop_front() {
+                    held.bytes -= value_len(&old);
+                }
             }
-            records.push_back(r.clone());
         }
     }
 
     /// A copy of the records held.
     pub fn snapshot(&self) -> Vec<KafkaRecord> {
-        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
-        records.iter().cloned().collect()
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.records.iter().map(|r| KafkaRecord::clone(r)).collect()
     }
 }
 
@@ -251,4 +280,46 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, bytes: usize) -> Arc<KafkaRecord> {
+        Arc::new(KafkaRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: None,
+            key: None,
+            value: Some(vec![b'x'; bytes]),
+            headers: Vec::new(),
+        })
+    }
+
+    fn offsets(sample: &Sample) -> Vec<i64> {
+        sample.snapshot().iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn the_sample_keeps_the_latest_records() {
+        let sample = Sample::default();
+        sample.remember(&(0..30).map(|i| record(i, 1)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), (0..30).collect::<Vec<_>>());
+        sample.remember(&(30..250).map(|i| record(i, 1)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), (150..250).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_sample_is_bounded_in_bytes_but_keeps_one_record() {
+        let sample = Sample::default();
+        let big = SAMPLE_MAX_BYTES / 4 + 1;
+        sample.remember(&(0..10).map(|i| record(i, big)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), vec![7, 8, 9]);
+        sample.remember(&[record(10, SAMPLE_MAX_BYTES * 2)]);
+        assert_eq!(offsets(&sample), vec![10]);
+        sample.remember(&[record(11, 1)]);
+        assert_eq!(offsets(&sample), vec![11]);
+    }
 }
