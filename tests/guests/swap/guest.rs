@@ -14,7 +14,9 @@ pub struct Swap;
 impl Transform for Swap {
     fn init(_config: Config) -> Result<Self, String> {
         if FAIL_INIT {
-            return Err(format!("{VERSION} refuses to start (a test module whose init fails)"));
+            return Err(format!(
+                "{VERSION} refuses to start (a test module whose init fails)"
+            ));
         }
         Ok(Swap)
     }
@@ -34,7 +36,10 @@ impl Transform for Swap {
         let vec: Vec<f32> = (0..dim).map(|i| (n + i) as f32 * 0.001).collect();
         Outcome::row(
             Row::new()
-                .with("id", i64::from(record.partition) * 1_000_000_000 + record.offset)
+                .with(
+                    "id",
+                    i64::from(record.partition) * 1_000_000_000 + record.offset,
+                )
                 .with("partition", i64::from(record.partition))
                 .with("offset", record.offset)
                 .with("n", n)
