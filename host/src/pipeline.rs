@@ -70,6 +70,8 @@ pub struct Counters {
     pub swaps: AtomicU64,
     /// New transform versions refused (did not load, init or pass the sample check).
     pub swap_failures: AtomicU64,
+    /// The short identity of the transform version running now.
+    transform: std::sync::Mutex<Arc<str>>,
     /// Microseconds from the start of the run to the first record consumed (0: none yet).
     first_record_us: AtomicU64,
     /// Microseconds from the start of the run to the last batch written.
@@ -121,6 +123,18 @@ impl Counters {
                 as f64
                 / 1e6,
         }
+    }
+
+    /// The transform version running now (`name.wasm@hash12`; empty before the run starts).
+    pub fn transform(&self) -> Arc<str> {
+        self.transform
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_transform(&self, version: &Arc<str>) {
+        *self.transform.lock().unwrap_or_else(|e| e.into_inner()) = version.clone();
     }
 
     /// Counts a refused transform version.
@@ -422,6 +436,7 @@ fn prepare(
 ) -> anyhow::Result<()> {
     let mut worker = engine.worker()?;
     let mut transform: Arc<str> = engine.identity().short().into();
+    counters.set_transform(&transform);
     let mut last_record = Instant::now();
     let mut assigned = false;
     while !shutdown.load(Ordering::SeqCst) {
@@ -436,6 +451,7 @@ fn prepare(
             );
             worker = ready.worker;
             transform = to;
+            counters.set_transform(&transform);
             add(&counters.swaps, 1);
         }
         let mut records: Vec<KafkaRecord> = Vec::new();
