@@ -62,7 +62,9 @@ enum LogFormat {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Validate a pipeline: the config, the transform module (compiled and
-    /// checked against this host's contract) and the transform's init.
+    /// checked against this host's contract) and the transform's init. With
+    /// --module, validate a new version of the transform against the
+    /// pipeline's config before it is dropped in.
     Check(CheckArgs),
     /// Run the pipeline's transform over records from a local file and print
     /// the rows, the skipped and the failed records with reasons. Needs no
@@ -75,6 +77,19 @@ struct CheckArgs {
     /// The pipeline file.
     #[arg(long, value_name = "FILE")]
     pipeline: PathBuf,
+    /// A new version of the transform to check instead of the pipeline's
+    /// module: compiled, initialised with the pipeline's [transform.config]
+    /// and, with --input, run over records whose rows are checked against
+    /// the [sink] collection's schema.
+    #[arg(long, value_name = "WASM")]
+    module: Option<PathBuf>,
+    /// Records to run the module over (the formats of `kmv-host test`):
+    /// no record may fault and every row must fit the collection schema.
+    #[arg(long, value_name = "FILE", requires = "module")]
+    input: Option<PathBuf>,
+    /// How to read each --input line (as for `kmv-host test`).
+    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -121,7 +136,10 @@ pub fn init_tracing(cli: &Cli) {
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Some(Command::Check(args)) => check(&args.pipeline),
+        Some(Command::Check(args)) => match &args.module {
+            Some(module) => check_module(&args, module),
+            None => check(&args.pipeline),
+        },
         Some(Command::Test(args)) => {
             let loaded = PipelineConfig::load(&args.pipeline)?;
             let engine = load_transform(&loaded)?;
@@ -178,4 +196,73 @@ fn check(pipeline: &std::path::Path) -> anyhow::Result<ExitCode> {
         engine.identity().short()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `check --module`: a new version against a pipeline's config.
+fn check_module(args: &CheckArgs, module: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let loaded = PipelineConfig::load(&args.pipeline)?;
+    let engine = match TransformEngine::load(module, &loaded.config.transform) {
+        Ok(e) => e,
+        Err(e) => return Ok(refuse(module, &format!("does not load: {e}"))),
+    };
+    let short = engine.identity().short();
+    let mut worker = match engine.worker() {
+        Ok(w) => w,
+        Err(e) => return Ok(refuse(module, &format!("init failed: {e}"))),
+    };
+    println!(
+        "transform {short} implements {WIT_PACKAGE} and initialised with the [transform.config] of {}",
+        args.pipeline.display()
+    );
+    let Some(input) = &args.input else {
+        println!("no --input: not run over records");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let topic = loaded
+        .config
+        .source
+        .as_ref()
+        .and_then(|s| s.topics.first().cloned())
+        .unwrap_or_else(|| "test".into());
+    let records = crate::testing::read_records(input, args.input_format, &topic)?;
+    let Some(sink_config) = &loaded.config.sink else {
+        anyhow::bail!(
+            "{}: no [sink] table: cannot check rows against a collection schema",
+            args.pipeline.display()
+        );
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let sink = match runtime.block_on(crate::sink::MilvusSink::connect(sink_config)) {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!(
+                "error: cannot describe the [sink] collection `{}` at {}: {e}",
+                sink_config.collection, sink_config.endpoint
+            );
+            eprintln!(
+                "{short}: rows were NOT checked against the collection schema; run the check where Milvus is reachable"
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
+    match crate::swap::check_sample(&mut worker, sink.encoder(), &records) {
+        Ok(()) => {
+            println!(
+                "{short}: ran over {} records from {} without a fault; every row fits collection `{}`",
+                records.len(),
+                input.display(),
+                sink_config.collection
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => Ok(refuse(module, &reason)),
+    }
+}
+
+fn refuse(module: &std::path::Path, reason: &str) -> ExitCode {
+    eprintln!("error: {} would be refused: {reason}", module.display());
+    ExitCode::from(1)
 }

@@ -202,6 +202,9 @@ pub struct FailedRecord {
     pub class: ErrorClass,
     /// What is wrong with it.
     pub reason: String,
+    /// The short identity of the transform version that handled the record
+    /// (the `kmv.transform` header).
+    pub transform: Arc<str>,
 }
 
 impl fmt::Display for FailedRecord {
@@ -255,7 +258,6 @@ const MAX_REASON_BYTES: usize = 4096;
 pub struct DeadLetterQueue {
     producer: FutureProducer,
     topic: String,
-    transform: String,
 }
 
 impl fmt::Debug for DeadLetterQueue {
@@ -267,12 +269,10 @@ impl fmt::Debug for DeadLetterQueue {
 }
 
 impl DeadLetterQueue {
-    /// Creates the producer when the policy is `dead_letter`; `transform` is
-    /// the module's short identity for the `kmv.transform` header.
+    /// Creates the producer when the policy is `dead_letter`.
     pub fn start(
         config: &ErrorsConfig,
         source_brokers: &str,
-        transform: String,
     ) -> Result<Option<DeadLetterQueue>, DeadLetterError> {
         let (ErrorPolicy::DeadLetter, Some(topic)) = (config.policy(), &config.dead_letter_topic)
         else {
@@ -306,7 +306,6 @@ impl DeadLetterQueue {
         Ok(Some(DeadLetterQueue {
             producer: client.create()?,
             topic: topic.clone(),
-            transform,
         }))
     }
 
@@ -334,7 +333,7 @@ impl DeadLetterQueue {
             ("kmv.source.topic", r.topic.as_str()),
             ("kmv.source.partition", partition.as_str()),
             ("kmv.source.offset", offset.as_str()),
-            ("kmv.transform", self.transform.as_str()),
+            ("kmv.transform", &*failed.transform),
         ] {
             headers = headers.insert(Header {
                 key,

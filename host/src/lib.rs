@@ -13,5 +13,6 @@ pub mod observability;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
+pub mod swap;
 pub mod testing;
 pub mod transform;

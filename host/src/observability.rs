@@ -45,6 +45,10 @@ pub mod names {
     pub const CONSUMER_LAG: &str = "kmv_consumer_lag_records";
     /// Gauge, label `module`: 1 for the running transform, 0 for replaced ones.
     pub const TRANSFORM_INFO: &str = "kmv_transform_info";
+    /// Counter: transform versions switched in while running.
+    pub const TRANSFORM_SWAPS: &str = "kmv_transform_swaps_total";
+    /// Counter: transform versions refused.
+    pub const TRANSFORM_SWAP_FAILURES: &str = "kmv_transform_swap_failures_total";
 }
 
 /// How often the probe task checks the consumer and Milvus.
@@ -114,6 +118,14 @@ fn describe() {
         names::BATCHES_WRITTEN,
         "Write requests Milvus acknowledged."
     );
+    describe_counter!(
+        names::TRANSFORM_SWAPS,
+        "New transform versions switched in while running."
+    );
+    describe_counter!(
+        names::TRANSFORM_SWAP_FAILURES,
+        "New transform versions refused (compile, init, sample check); the old one kept running."
+    );
     describe_histogram!(
         names::BATCH_WRITE_SECONDS,
         Unit::Seconds,
@@ -161,6 +173,8 @@ fn export_counters(c: &Counters) {
         (names::RECORDS_DEAD_LETTERED, s.dead_lettered),
         (names::WRITE_RETRIES, s.retries),
         (names::BATCHES_WRITTEN, s.batches),
+        (names::TRANSFORM_SWAPS, s.swaps),
+        (names::TRANSFORM_SWAP_FAILURES, s.swap_failures),
     ] {
         metrics::counter!(name).absolute(value);
     }

@@ -70,6 +70,12 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Write attempts retried.
     pub retries: AtomicU64,
+    /// Transform versions swapped in while running.
+    pub swaps: AtomicU64,
+    /// New transform versions refused (did not load, init or pass the sample check).
+    pub swap_failures: AtomicU64,
+    /// The short identity of the transform version running now.
+    transform: std::sync::Mutex<Arc<str>>,
     /// Microseconds from the start of the run to the first record consumed (0: none yet).
     first_record_us: AtomicU64,
     /// Microseconds from the start of the run to the last batch written.
@@ -94,6 +100,10 @@ pub struct Summary {
     pub batches: u64,
     /// Retries.
     pub retries: u64,
+    /// Transform versions swapped in.
+    pub swaps: u64,
+    /// Transform versions refused.
+    pub swap_failures: u64,
     /// Seconds from the first record consumed to the last batch written: the
     /// time the pipeline was busy (rows_written / busy_seconds is its rate).
     pub busy_seconds: f64,
@@ -111,10 +121,29 @@ impl Counters {
             dead_lettered: get(&self.dead_lettered),
             batches: get(&self.batches),
             retries: get(&self.retries),
+            swaps: get(&self.swaps),
+            swap_failures: get(&self.swap_failures),
             busy_seconds: get(&self.last_write_us).saturating_sub(get(&self.first_record_us))
                 as f64
                 / 1e6,
         }
+    }
+
+    /// The transform version running now (`name.wasm@hash12`; empty before the run starts).
+    pub fn transform(&self) -> Arc<str> {
+        self.transform
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_transform(&self, version: &Arc<str>) {
+        *self.transform.lock().unwrap_or_else(|e| e.into_inner()) = version.clone();
+    }
+
+    /// Counts a refused transform version.
+    pub(crate) fn swap_failed(&self) {
+        add(&self.swap_failures, 1);
     }
 
     fn micros(&self) -> u64 {
@@ -152,6 +181,8 @@ struct Chunk {
     next_offsets: BTreeMap<(String, i32), i64>,
     /// Bytes of the chunk's record values (the in-flight bytes gauge).
     bytes: usize,
+    /// The transform version that produced the chunk (its short identity).
+    transform: Arc<str>,
 }
 
 /// Runs the pipeline in `path` until it is stopped; returns the final counters.
@@ -220,7 +251,7 @@ pub async fn run(
     );
     let errors = &loaded.config.errors;
     let policy = errors.policy();
-    let dlq = DeadLetterQueue::start(errors, &source_config.brokers, engine.identity().short())
+    let dlq = DeadLetterQueue::start(errors, &source_config.brokers)
         .with_context(|| format!("{file}: [errors] dead-letter topic"))?;
     info!(
         brokers = source_config.brokers,
@@ -233,15 +264,39 @@ pub async fn run(
         "Consuming."
     );
     let on_error = OnError { policy, dlq };
-    let transform = engine.identity().short();
 
     let counters = Arc::new(Counters::default());
     counters.micros();
-    observe::set_transform_version(None, &transform);
+    observe::set_transform_version(None, &engine.identity().short());
     observe::health().set_counters(counters.clone());
     let probe =
         observe::enabled().then(|| tokio::spawn(observe::probe(source.clone(), sink.clone())));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    // Hot swap: a watcher thread checks new versions and hands them over.
+    let sample = Arc::new(crate::swap::Sample::default());
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let reload = Arc::new(AtomicBool::new(false));
+    let stop_watching = Arc::new(AtomicBool::new(false));
+    // The watcher stops however this function returns.
+    let _stop_watching = crate::swap::StopOnDrop(stop_watching.clone());
+    let sighup = tokio::spawn(listen_for_sighup(reload.clone()));
+    {
+        let watcher = crate::swap::Watcher {
+            module: loaded.module_path(),
+            config: loaded.config.transform.clone(),
+            sink: sink.clone(),
+            sample: sample.clone(),
+            counters: counters.clone(),
+            reload,
+            stop: stop_watching.clone(),
+            ready: ready_tx,
+        };
+        let running = engine.clone();
+        std::thread::Builder::new()
+            .name("kmv-swap".into())
+            .spawn(move || watcher.run(&running))
+            .context("starting the transform watcher thread")?;
+    }
     let preparer = {
         let (source, sink, counters, shutdown) = (
             source.clone(),
@@ -256,9 +311,17 @@ pub async fn run(
             stop_when_idle: options.stop_when_idle,
             policy,
         };
+        let swap = Swap {
+            sample,
+            ready: ready_rx,
+        };
         std::thread::Builder::new()
             .name("kmv-prepare".into())
-            .spawn(move || prepare(&source, &engine, &sink, &counters, &shutdown, &limits, &tx))
+            .spawn(move || {
+                prepare(
+                    &source, engine, &sink, &counters, &shutdown, &limits, &swap, &tx,
+                )
+            })
             .context("starting the transform thread")?
     };
 
@@ -271,7 +334,7 @@ pub async fn run(
             tokio::select! {
                 chunk = rx.recv() => {
                     let Some(chunk) = chunk else { break };
-                    write_chunk(&sink, &counters, &on_error, &transform, chunk.rows, chunk.failed).await?;
+                    write_chunk(&sink, &counters, &on_error, &chunk.transform, chunk.rows, chunk.failed).await?;
                     source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
                     metrics::gauge!(names::IN_FLIGHT_BYTES).decrement(chunk.bytes as f64);
                     for (partition, next) in chunk.next_offsets {
@@ -296,6 +359,7 @@ pub async fn run(
     let prepared = tokio::task::spawn_blocking(move || preparer.join())
         .await
         .context("joining the transform thread")?;
+    sighup.abort();
     if result.is_ok() {
         source.retain_assigned(&mut committed);
         source
@@ -311,6 +375,8 @@ pub async fn run(
         dead_lettered = summary.dead_lettered,
         batches = summary.batches,
         retries = summary.retries,
+        swaps = summary.swaps,
+        swap_failures = summary.swap_failures,
         busy_seconds = format!("{:.3}", summary.busy_seconds),
         seconds = started.elapsed().as_secs(),
         "Pipeline stopped."
@@ -340,6 +406,30 @@ fn log_progress(counters: &Counters, source: &Source, started: Instant) {
     );
 }
 
+/// SIGHUP asks the watcher to look at the module file now.
+async fn listen_for_sighup(reload: Arc<AtomicBool>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        warn!("Cannot listen for SIGHUP; a changed module file is still picked up.");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        info!(
+            signal = "SIGHUP",
+            "Checking the transform module for a new version."
+        );
+        reload.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The preparer's side of the hot swap.
+struct Swap {
+    /// Recent records, for checking new versions.
+    sample: Arc<crate::swap::Sample>,
+    /// Checked versions from the watcher.
+    ready: std::sync::mpsc::Receiver<crate::swap::Ready>,
+}
+
 struct PrepareLimits {
     max_records: usize,
     max_bytes: usize,
@@ -349,21 +439,40 @@ struct PrepareLimits {
     policy: ErrorPolicy,
 }
 
-/// The preparer thread: poll, transform, encode, hand over.
+/// The preparer thread: poll, transform, encode, hand over; between two
+/// batches, switch to a new transform version when the watcher has one.
+#[allow(clippy::too_many_arguments)]
 fn prepare(
     source: &Source,
-    engine: &TransformEngine,
+    engine: TransformEngine,
     sink: &MilvusSink,
     counters: &Counters,
     shutdown: &AtomicBool,
     limits: &PrepareLimits,
+    swap: &Swap,
     tx: &tokio::sync::mpsc::Sender<Chunk>,
 ) -> anyhow::Result<()> {
     let mut worker = engine.worker()?;
-    let transform = engine.identity().short();
+    let mut transform: Arc<str> = engine.identity().short().into();
+    counters.set_transform(&transform);
     let mut last_record = Instant::now();
     let mut assigned = false;
     while !shutdown.load(Ordering::SeqCst) {
+        // A batch boundary: every record so far went through the old version.
+        if let Some(ready) = swap.ready.try_iter().last() {
+            let to: Arc<str> = ready.engine.identity().short().into();
+            info!(
+                from = &*transform,
+                to = &*to,
+                transform = &*to,
+                "Transform swapped at a batch boundary."
+            );
+            worker = ready.worker;
+            observe::set_transform_version(Some(&transform), &to);
+            transform = to;
+            counters.set_transform(&transform);
+            add(&counters.swaps, 1);
+        }
         let mut records: Vec<KafkaRecord> = Vec::new();
         let mut bytes = 0;
         let mut first_at: Option<Instant> = None;
@@ -414,11 +523,14 @@ fn prepare(
         let transform_started = Instant::now();
         let outcomes = worker.process(&records)?;
         metrics::histogram!(names::TRANSFORM_SECONDS).record(transform_started.elapsed());
+        let records: Vec<RowTag> = records.into_iter().map(Arc::new).collect();
+        swap.sample.remember(&records);
         let mut chunk = Chunk {
             bytes,
+            transform: transform.clone(),
             ..Chunk::default()
         };
-        for (record, outcome) in records.into_iter().map(Arc::new).zip(outcomes) {
+        for (record, outcome) in records.into_iter().zip(outcomes) {
             let next = chunk
                 .next_offsets
                 .entry((record.topic.clone(), record.partition))
@@ -454,9 +566,10 @@ fn prepare(
                 record,
                 class: failure.0,
                 reason: failure.1,
+                transform: transform.clone(),
             };
             // Under `stop`, the chunk is dropped: none of it is committed.
-            if let Some(failed) = record_failed(counters, limits.policy, &transform, failed)? {
+            if let Some(failed) = record_failed(counters, limits.policy, failed)? {
                 chunk.failed.push(failed);
             }
         }
@@ -479,7 +592,7 @@ struct OnError {
 struct ChunkFailures<'a> {
     on_error: &'a OnError,
     counters: &'a Counters,
-    transform: &'a str,
+    transform: &'a Arc<str>,
     deliveries: Deliveries,
 }
 
@@ -508,8 +621,9 @@ impl ChunkFailures<'_> {
             record: tag.clone(),
             class,
             reason,
+            transform: self.transform.clone(),
         };
-        match record_failed(self.counters, self.on_error.policy, self.transform, failed)? {
+        match record_failed(self.counters, self.on_error.policy, failed)? {
             Some(failed) => self.dead_letter(failed).await,
             None => Ok(()),
         }
@@ -535,7 +649,6 @@ impl ChunkFailures<'_> {
 fn record_failed(
     counters: &Counters,
     policy: ErrorPolicy,
-    transform: &str,
     failed: FailedRecord,
 ) -> anyhow::Result<Option<FailedRecord>> {
     add(&counters.failed, 1);
@@ -554,7 +667,7 @@ fn record_failed(
         offset = r.offset,
         class = failed.class.as_str(),
         reason = failed.reason,
-        transform,
+        transform = &*failed.transform,
         "{message}"
     );
     Ok((policy == ErrorPolicy::DeadLetter).then_some(failed))
@@ -566,7 +679,7 @@ async fn write_chunk(
     sink: &MilvusSink,
     counters: &Counters,
     on_error: &OnError,
-    transform: &str,
+    transform: &Arc<str>,
     rows: Vec<(EncodedRow, RowTag)>,
     failed: Vec<FailedRecord>,
 ) -> anyhow::Result<()> {

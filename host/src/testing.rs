@@ -69,27 +69,7 @@ pub fn run(
     options: &TestOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<Summary> {
-    let reader: Box<dyn BufRead> = if options.input.as_os_str() == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        let file = std::fs::File::open(&options.input)
-            .with_context(|| format!("cannot open --input {}", options.input.display()))?;
-        Box::new(std::io::BufReader::new(file))
-    };
-    let mut records = Vec::new();
-    let mut lines = Vec::new();
-    for (i, line) in reader.split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("reading {}", options.input.display()))?;
-        let line = line.strip_suffix(b"\r").unwrap_or(&line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let record = parse_line(line, options, records.len() as i64)
-            .with_context(|| format!("{}:{}", options.input.display(), i + 1))?;
-        records.push(record);
-        lines.push(i + 1);
-    }
-
+    let (records, lines) = read(options)?;
     let mut worker = engine.worker()?;
     let outcomes = worker.process(&records)?;
     let mut summary = Summary {
@@ -120,6 +100,47 @@ pub fn run(
     }
     out.flush()?;
     Ok(summary)
+}
+
+/// Reads records from `input` (`-`: standard input) as `kmv-host test` does,
+/// said to come from `topic`.
+pub fn read_records(
+    input: &std::path::Path,
+    input_format: InputFormat,
+    topic: &str,
+) -> anyhow::Result<Vec<KafkaRecord>> {
+    let options = TestOptions {
+        input: input.to_path_buf(),
+        input_format,
+        output: OutputFormat::Text,
+        topic: topic.to_string(),
+    };
+    Ok(read(&options)?.0)
+}
+
+/// The records and the line each came from.
+fn read(options: &TestOptions) -> anyhow::Result<(Vec<KafkaRecord>, Vec<usize>)> {
+    let reader: Box<dyn BufRead> = if options.input.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(&options.input)
+            .with_context(|| format!("cannot open --input {}", options.input.display()))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut records = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("reading {}", options.input.display()))?;
+        let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record = parse_line(line, options, records.len() as i64)
+            .with_context(|| format!("{}:{}", options.input.display(), i + 1))?;
+        records.push(record);
+        lines.push(i + 1);
+    }
+    Ok((records, lines))
 }
 
 fn parse_line(line: &[u8], options: &TestOptions, offset: i64) -> anyhow::Result<KafkaRecord> {

@@ -13,6 +13,11 @@ const GUESTS: &[&str] = &[
     "seed",
     "faulty",
     "wrong-version",
+    "swap-v1",
+    "swap-v2",
+    "swap-fail-init",
+    "swap-trap",
+    "swap-bad-schema",
 ];
 
 fn main() {

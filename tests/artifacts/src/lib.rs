@@ -14,4 +14,9 @@ artifact! {
     SEED => "seed.wasm",
     FAULTY => "faulty.wasm",
     WRONG_VERSION => "wrong_version.wasm",
+    SWAP_V1 => "swap_v1.wasm",
+    SWAP_V2 => "swap_v2.wasm",
+    SWAP_FAIL_INIT => "swap_fail_init.wasm",
+    SWAP_TRAP => "swap_trap.wasm",
+    SWAP_BAD_SCHEMA => "swap_bad_schema.wasm",
 }

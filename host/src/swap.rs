@@ -1,0 +1,325 @@
+//! Hot swap of the transform in a running pipeline.
+//!
+//! A watcher thread checks the module file named in `[transform] module`
+//! every [`POLL`] (its size, modification time and inode, so an in-place
+//! `cp`, an editor's save and a rename over the file are all seen) and, once
+//! the file has stopped changing and its SHA-256 differs from the running
+//! version, or when SIGHUP asks for it, tries the new version **off the
+//! preparer's hot path**:
+//!
+//! 1. compiles it ([`TransformEngine::load`] with the same `[transform]`
+//!    settings);
+//! 2. runs its `init` with the pipeline's `[transform.config]`;
+//! 3. runs it over a sample of the records the pipeline saw last
+//!    ([`Sample`]): it must not fault on any of them, and every row must fit
+//!    the collection schema (the sink's encoder); an `error` outcome is an
+//!    answer, not a fault, and is allowed.
+//!
+//! A version that passes is handed to the preparer with a fresh instance;
+//! the preparer switches between two batches, so each record is processed by
+//! exactly one version, and each chunk carries the identity of the version
+//! that produced it. A version that fails is logged with the reason and both
+//! identities, counted in `swap_failures`, and not tried again until the file
+//! changes again or SIGHUP; the old version keeps running.
+
+use crate::config::TransformConfig;
+use crate::pipeline::Counters;
+use crate::sink::{MilvusSink, RowEncoder};
+use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine, Worker};
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime};
+use tracing::{info, warn};
+
+/// How often the module file is looked at.
+pub const POLL: Duration = Duration::from_millis(250);
+
+/// How many recent records a new version is checked on.
+pub const SAMPLE_SIZE: usize = 100;
+
+/// The most bytes of record values the sample holds (the oldest go first).
+pub const SAMPLE_MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// Sets the flag when dropped: stops the watcher however the pipeline ends.
+#[derive(Debug)]
+pub struct StopOnDrop(pub Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A checked version, ready to run: its engine and a fresh instance (`init`
+/// called, no record processed yet).
+pub struct Ready {
+    /// The new version.
+    pub engine: TransformEngine,
+    /// An instance of it for the preparer.
+    pub worker: Worker,
+}
+
+impl std::fmt::Debug for Ready {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ready")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The last [`SAMPLE_SIZE`] records the preparer saw (at most
+/// [`SAMPLE_MAX_BYTES`] of values), shared with the chunks, not copied.
+#[derive(Debug, Default)]
+pub struct Sample {
+    held: Mutex<Held>,
+}
+
+#[derive(Debug, Default)]
+struct Held {
+    records: VecDeque<Arc<KafkaRecord>>,
+    bytes: usize,
+}
+
+fn value_len(r: &KafkaRecord) -> usize {
+    r.value.as_ref().map_or(0, Vec::len)
+}
+
+impl Sample {
+    /// Remembers the last records of a batch.
+    pub fn remember(&self, batch: &[Arc<KafkaRecord>]) {
+        let tail = &batch[batch.len().saturating_sub(SAMPLE_SIZE)..];
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        for r in tail {
+            held.bytes += value_len(r);
+            held.records.push_back(r.clone());
+            while held.records.len() > SAMPLE_SIZE
+                || (held.bytes > SAMPLE_MAX_BYTES && held.records.len() > 1)
+            {
+                if let Some(old) = held.records.pop_front() {
+                    held.bytes -= value_len(&old);
+                }
+            }
+        }
+    }
+
+    /// A copy of the records held.
+    pub fn snapshot(&self) -> Vec<KafkaRecord> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.records.iter().map(|r| KafkaRecord::clone(r)).collect()
+    }
+}
+
+/// Tries `module` as a new version: compile, `init`, the sample; the first
+/// step that fails is the reason.
+pub fn try_version(
+    module: &Path,
+    config: &TransformConfig,
+    encoder: &RowEncoder,
+    sample: &[KafkaRecord],
+) -> Result<Ready, String> {
+    let engine =
+        TransformEngine::load(module, config).map_err(|e| format!("does not load: {e}"))?;
+    let mut worker = engine.worker().map_err(|e| format!("init failed: {e}"))?;
+    check_sample(&mut worker, encoder, sample)?;
+    // A fresh instance: the one checked has seen the sample.
+    let worker = engine
+        .worker()
+        .map_err(|e| format!("init failed (second instance): {e}"))?;
+    Ok(Ready { engine, worker })
+}
+
+/// Runs `worker` over `sample`: no record may fault and every row must fit
+/// the collection schema.
+pub fn check_sample(
+    worker: &mut Worker,
+    encoder: &RowEncoder,
+    sample: &[KafkaRecord],
+) -> Result<(), String> {
+    let outcomes = worker
+        .process(sample)
+        .map_err(|e| format!("failed on the sample of recent records: {e}"))?;
+    let n = sample.len();
+    for (r, outcome) in sample.iter().zip(outcomes) {
+        let at = format!(
+            "topic {} partition {} offset {}",
+            r.topic, r.partition, r.offset
+        );
+        match outcome {
+            RecordOutcome::Fault { kind, reason } => {
+                return Err(format!(
+                    "faults on the sample of {n} recent records: {at}: {kind}: {reason}"
+                ));
+            }
+            RecordOutcome::Rows(rows) => {
+                for row in &rows {
+                    encoder.encode(row).map_err(|e| {
+                        format!(
+                            "its rows do not fit the collection schema (sample of {n} recent records): {at}: {}",
+                            e.reason
+                        )
+                    })?;
+                }
+            }
+            RecordOutcome::Skip | RecordOutcome::Error(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// What the watcher needs.
+pub struct Watcher {
+    /// The module file.
+    pub module: PathBuf,
+    /// The pipeline's `[transform]` table.
+    pub config: TransformConfig,
+    /// The sink (its encoder holds the collection schema).
+    pub sink: Arc<MilvusSink>,
+    /// Recent records.
+    pub sample: Arc<Sample>,
+    /// Where `swap_failures` is counted.
+    pub counters: Arc<Counters>,
+    /// Set by SIGHUP: look at the file now, even if it seems unchanged.
+    pub reload: Arc<AtomicBool>,
+    /// Set when the pipeline ends.
+    pub stop: Arc<AtomicBool>,
+    /// Where checked versions go.
+    pub ready: mpsc::SyncSender<Ready>,
+}
+
+type Stat = Option<(u64, Option<SystemTime>, u64)>;
+
+fn stat(path: &Path) -> Stat {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.modified().ok(), m.ino()))
+}
+
+impl Watcher {
+    /// Watches until `stop`; `running` is the version the pipeline started with.
+    pub fn run(self, running: &TransformEngine) {
+        let mut current = running.identity().sha256.clone();
+        let mut current_short = running.identity().short();
+        let mut refused: Option<String> = None;
+        let mut seen = stat(&self.module);
+        let mut handled = seen;
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(POLL);
+            let forced = self.reload.swap(false, Ordering::SeqCst);
+            let now = stat(&self.module);
+            // Wait until the file holds still for one poll (a `cp` in place
+            // writes it in pieces).
+            let settled = now == seen;
+            seen = now;
+            if !(forced || (settled && now != handled)) {
+                continue;
+            }
+            handled = now;
+            let bytes = match std::fs::read(&self.module) {
+                Ok(b) => b,
+                Err(e) => {
+                    warn!(module = %self.module.display(), transform = current_short, error = %e,
+                        "Cannot read the transform module; the running version keeps running.");
+                    continue;
+                }
+            };
+            let hash = hex::encode(Sha256::digest(&bytes));
+            if hash == current {
+                if forced {
+                    info!(
+                        transform = current_short,
+                        "SIGHUP: the module file holds the running version; nothing to swap."
+                    );
+                }
+                continue;
+            }
+            if !forced && refused.as_deref() == Some(hash.as_str()) {
+                continue;
+            }
+            let candidate = format!("{}@{}", file_name(&self.module), &hash[..12]);
+            let sample = self.sample.snapshot();
+            info!(
+                transform = current_short,
+                candidate,
+                sample = sample.len(),
+                "Trying a new transform version."
+            );
+            match try_version(&self.module, &self.config, self.sink.encoder(), &sample) {
+                Ok(ready) => {
+                    current = ready.engine.identity().sha256.clone();
+                    current_short = ready.engine.identity().short();
+                    refused = None;
+                    info!(
+                        transform = current_short,
+                        sample = sample.len(),
+                        "New transform version passed its checks; switching at the next batch."
+                    );
+                    if self.ready.send(ready).is_err() {
+                        return; // the preparer ended
+                    }
+                }
+                Err(reason) => {
+                    refused = Some(hash);
+                    self.counters.swap_failed();
+                    warn!(
+                        transform = current_short,
+                        candidate,
+                        reason,
+                        "Transform swap refused; the running version keeps running."
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(offset: i64, bytes: usize) -> Arc<KafkaRecord> {
+        Arc::new(KafkaRecord {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp: None,
+            key: None,
+            value: Some(vec![b'x'; bytes]),
+            headers: Vec::new(),
+        })
+    }
+
+    fn offsets(sample: &Sample) -> Vec<i64> {
+        sample.snapshot().iter().map(|r| r.offset).collect()
+    }
+
+    #[test]
+    fn the_sample_keeps_the_latest_records() {
+        let sample = Sample::default();
+        sample.remember(&(0..30).map(|i| record(i, 1)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), (0..30).collect::<Vec<_>>());
+        sample.remember(&(30..250).map(|i| record(i, 1)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), (150..250).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn the_sample_is_bounded_in_bytes_but_keeps_one_record() {
+        let sample = Sample::default();
+        let big = SAMPLE_MAX_BYTES / 4 + 1;
+        sample.remember(&(0..10).map(|i| record(i, big)).collect::<Vec<_>>());
+        assert_eq!(offsets(&sample), vec![7, 8, 9]);
+        sample.remember(&[record(10, SAMPLE_MAX_BYTES * 2)]);
+        assert_eq!(offsets(&sample), vec![10]);
+        sample.remember(&[record(11, 1)]);
+        assert_eq!(offsets(&sample), vec![11]);
+    }
+}

@@ -1,0 +1,541 @@
+//! Hot swap of the transform against the real servers (tansu and Milvus
+//! 2.3.5, started by tests/run.sh): a new version copied over the module file
+//! while records flow takes over at a batch boundary, every record is written
+//! once by exactly one version; broken versions (init fails, traps on the
+//! sample, rows that break the schema) are refused and the old one keeps
+//! running; SIGHUP asks for a check; `check --module` validates a version
+//! before it is dropped in.
+//!
+//! Nothing here waits for a fixed time: the producer keeps records flowing
+//! until the host's log shows the step the test waits for.
+
+mod common;
+
+use common::*;
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The most records a test produces (one query reads them all back).
+const MAX_RECORDS: usize = 15_000;
+
+/// The collection the swap guests write: `id` = partition * 1e9 + offset.
+fn create_collection(uri: &str, name: &str, dir: &Path) {
+    let schema = serde_json::json!({
+        "fields": [
+            {"name": "id", "type": "INT64", "primary": true},
+            {"name": "partition", "type": "INT64"},
+            {"name": "offset", "type": "INT64"},
+            {"name": "n", "type": "INT64"},
+            {"name": "version", "type": "VARCHAR", "max_length": 16},
+            {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8},
+        ]
+    });
+    let path = dir.join("schema.json");
+    std::fs::write(&path, schema.to_string()).unwrap();
+    admin(
+        uri,
+        None,
+        &[
+            "create",
+            "--collection",
+            name,
+            "--schema",
+            path.to_str().unwrap(),
+            "--drop",
+        ],
+    );
+}
+
+/// Puts `wasm` at `module` the way deploy tools do: a copy beside it, renamed over it.
+fn drop_in(wasm: &str, module: &Path) {
+    let tmp = module.with_extension("wasm.tmp");
+    std::fs::copy(wasm, &tmp).unwrap();
+    std::fs::rename(&tmp, module).unwrap();
+}
+
+/// A running `kmv-host` whose log goes to a file the test reads while it runs.
+struct Host {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Host {
+    fn start(pipeline: &Path, dir: &Path) -> Host {
+        let log = dir.join("host.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+            .arg("--pipeline")
+            .arg(pipeline)
+            .args(["--stop-when-idle", "3", "--progress-interval", "0.5"])
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting kmv-host");
+        Host { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the host has written at least one row.
+    fn wrote_rows(&self) -> bool {
+        self.log()
+            .lines()
+            .any(|l| l.contains("Progress.") && !l.contains("rows_written=0 "))
+    }
+
+    fn count(&self, needle: &str) -> usize {
+        self.log().matches(needle).count()
+    }
+
+    fn wait(mut self) -> String {
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "kmv-host failed: {log}");
+        log
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces `{"n": N}` records to `topic`, record N to partition N % partitions,
+/// in a steady flow.
+struct Flow {
+    producer: BaseProducer,
+    topic: String,
+    partitions: usize,
+    produced: usize,
+}
+
+impl Flow {
+    fn new(topic: &str, partitions: usize) -> Flow {
+        if partitions > 1 {
+            create_topic(topic, partitions as i32);
+        }
+        Flow {
+            producer: ClientConfig::new()
+                .set("bootstrap.servers", kafka())
+                .set("linger.ms", "5")
+                .create()
+                .unwrap(),
+            topic: topic.to_string(),
+            partitions,
+            produced: 0,
+        }
+    }
+
+    /// Produces a few records and pauses briefly (the flow's pace).
+    fn step(&mut self) {
+        assert!(
+            self.produced < MAX_RECORDS,
+            "produced {MAX_RECORDS} records and the host did not get there"
+        );
+        for _ in 0..20 {
+            // Every 100th record lacks `n`: the transform answers `error`.
+            let value = if is_poison(self.produced as i64) {
+                format!("{{\"not_n\": {}}}", self.produced)
+            } else {
+                format!("{{\"n\": {}}}", self.produced)
+            };
+            let key = self.produced.to_string();
+            self.producer
+                .send(
+                    BaseRecord::to(&self.topic)
+                        .partition((self.produced % self.partitions) as i32)
+                        .key(&key)
+                        .payload(&value),
+                )
+                .map_err(|(e, _)| e)
+                .expect("produce");
+            self.produced += 1;
+        }
+        self.producer.flush(Duration::from_secs(30)).expect("flush");
+        std::thread::sleep(Duration::from_millis(40));
+    }
+
+    /// Keeps records flowing until `done`.
+    fn until(&mut self, what: &str, host: &Host, done: impl Fn(&Host) -> bool) {
+        let started = Instant::now();
+        while !done(host) {
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "waited 2 minutes for {what}: {}",
+                host.log()
+            );
+            self.step();
+        }
+    }
+
+    /// Produces `n` more records.
+    fn more(&mut self, n: usize) {
+        let target = self.produced + n;
+        while self.produced < target {
+            self.step();
+        }
+    }
+}
+
+/// Whether record N lacks `n` (the transform answers `error` for it).
+fn is_poison(n: i64) -> bool {
+    n % 100 == 99
+}
+
+/// How many of the first `produced` records are poison.
+fn poison_count(produced: usize) -> usize {
+    (0..produced as i64).filter(|&n| is_poison(n)).count()
+}
+
+/// A row as read back: (partition, offset, n, version).
+#[derive(Debug)]
+struct Row {
+    partition: i64,
+    offset: i64,
+    n: i64,
+    version: String,
+}
+
+fn read_rows(uri: &str, collection: &str) -> BTreeMap<i64, Row> {
+    let out = admin(
+        uri,
+        None,
+        &[
+            "query",
+            "--collection",
+            collection,
+            "--fields",
+            "id,partition,offset,n,version",
+        ],
+    );
+    let mut rows = BTreeMap::new();
+    for line in out.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_i64().unwrap();
+        let row = Row {
+            partition: v["partition"].as_i64().unwrap(),
+            offset: v["offset"].as_i64().unwrap(),
+            n: v["n"].as_i64().unwrap(),
+            version: v["version"].as_str().unwrap().to_string(),
+        };
+        assert!(rows.insert(id, row).is_none(), "id {id} was written twice");
+    }
+    rows
+}
+
+/// Each produced record is a row, once: rows are unique by id (see
+/// [`read_rows`]), there are as many as records, and each is the record
+/// produced at its partition and offset (on a fresh topic, record N is at
+/// partition N % partitions, offset N / partitions).
+fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize, partitions: usize) {
+    assert_eq!(
+        rows.len(),
+        produced - poison_count(produced),
+        "rows written vs good records produced"
+    );
+    let parts = partitions as i64;
+    for (id, row) in rows {
+        assert_eq!(*id, row.partition * 1_000_000_000 + row.offset, "{row:?}");
+        assert_eq!(row.n, row.offset * parts + row.partition, "{row:?}");
+        assert!(row.n < produced as i64 && !is_poison(row.n), "{row:?}");
+    }
+}
+
+/// Creates `topic` with `partitions` partitions through the admin API.
+fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("CreateTopics");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+/// The value of `key=` on the first log line holding `needle`.
+fn field_of(log: &str, needle: &str, key: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no `{needle}` line in the log: {log}"));
+    line.split(&format!("{key}="))
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no {key}= in `{line}`"))
+        .trim_matches('"')
+        .to_string()
+}
+
+/// `extra`: more pipeline tables (e.g. `[errors]`).
+fn setup(prefix: &str, extra: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
+    let (uri, topic) = (milvus(), unique(prefix));
+    let dir = tempfile::tempdir().unwrap();
+    create_collection(&uri, &topic, dir.path());
+    let module = dir.path().join("transform.wasm");
+    std::fs::copy(kmv_test_artifacts::SWAP_V1, &module).unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
+    let p = pipeline_with(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        module.to_str().unwrap(),
+        "",
+        &sink,
+        "",
+        extra,
+    );
+    (uri, topic, dir, module, p)
+}
+
+#[test]
+fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
+    let topic_dlq = unique("swap_live_dlq");
+    let (uri, topic, dir, module, p) = setup(
+        "swap_live",
+        &format!("[errors]\ndead_letter_topic = \"{topic_dlq}\"\n"),
+    );
+    let partitions = 3;
+    let mut flow = Flow::new(&topic, partitions);
+    let host = Host::start(&p, dir.path());
+    flow.until("the first rows", &host, Host::wrote_rows);
+    flow.more(1000);
+    drop_in(kmv_test_artifacts::SWAP_V2, &module);
+    flow.until("the swap", &host, |h| {
+        h.count("Transform swapped at a batch boundary.") == 1
+    });
+    // Every record produced from here on is the new version's.
+    let after_swap = flow.produced;
+    flow.more(2000);
+    let log = host.wait();
+    let produced = flow.produced;
+    let bad = poison_count(produced);
+    eprintln!("produced {produced} ({bad} poison), swap logged before record {after_swap}");
+
+    let from = field_of(&log, "Transform swapped", "from");
+    let to = field_of(&log, "Transform swapped", "to");
+    assert!(from.starts_with("transform.wasm@"), "{log}");
+    assert!(to.starts_with("transform.wasm@") && to != from, "{log}");
+    assert!(
+        log.contains(&format!(
+            "records_in={produced} rows_written={} skipped=0 failed={bad} dead_lettered={bad} ",
+            produced - bad
+        )),
+        "{log}"
+    );
+    assert!(log.contains("swaps=1 swap_failures=0"), "{log}");
+
+    let rows = read_rows(&uri, &topic);
+    assert_each_record_once(&rows, produced, partitions);
+    for r in rows.values() {
+        assert!(r.version == "v1" || r.version == "v2", "{r:?}");
+        // Records produced after the swap was logged are the new version's.
+        if r.n >= after_swap as i64 {
+            assert_eq!(r.version, "v2", "{r:?}");
+        }
+    }
+    // A clean switch in each partition: every v1 offset before every v2 offset.
+    let mut switch = BTreeMap::new();
+    for p in 0..partitions as i64 {
+        let of = |v: &str| {
+            rows.values()
+                .filter(|r| r.partition == p && r.version == v)
+                .map(|r| r.offset)
+                .collect::<Vec<_>>()
+        };
+        let (last_v1, first_v2) = (of("v1").into_iter().max(), of("v2").into_iter().min());
+        let (Some(last_v1), Some(first_v2)) = (last_v1, first_v2) else {
+            panic!(
+                "partition {p}: both versions must have written rows: v1 up to {last_v1:?}, v2 from {first_v2:?}"
+            );
+        };
+        assert_eq!(
+            last_v1 + 1,
+            first_v2,
+            "partition {p}: v1 up to {last_v1}, v2 from {first_v2}"
+        );
+        switch.insert(p, first_v2);
+    }
+    // Dead-letter headers name the version that processed the record.
+    let dead = read_dead_letters(&topic_dlq, bad);
+    assert_eq!(dead.len(), bad, "{dead:?}");
+    let (mut by_v1, mut by_v2) = (0, 0);
+    for (partition, offset, transform) in &dead {
+        if *offset < switch[partition] {
+            assert_eq!(*transform, from, "partition {partition} offset {offset}");
+            by_v1 += 1;
+        } else {
+            assert_eq!(*transform, to, "partition {partition} offset {offset}");
+            by_v2 += 1;
+        }
+    }
+    assert!(
+        by_v1 > 0 && by_v2 > 0,
+        "dead-lettered by v1 {by_v1}, by v2 {by_v2}"
+    );
+}
+
+/// (partition, offset, kmv.transform) of `n` dead-lettered records (waiting up to 30 s).
+fn read_dead_letters(topic: &str, n: usize) -> Vec<(i64, i64, String)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("dlq_reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = vec![];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while out.len() < n && Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let m = m.expect("reading the dead-letter topic");
+        let header = |key: &str| {
+            m.headers()
+                .and_then(|hs| hs.iter().find(|h| h.key == key))
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        out.push((
+            header("kmv.source.partition").parse().unwrap(),
+            header("kmv.source.offset").parse().unwrap(),
+            header("kmv.transform"),
+        ));
+    }
+    out
+}
+
+#[test]
+fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
+    let (uri, topic, dir, module, p) = setup("swap_refuse", "");
+    let mut flow = Flow::new(&topic, 1);
+    let host = Host::start(&p, dir.path());
+    flow.until("the first rows", &host, Host::wrote_rows);
+    let refused = "Transform swap refused; the running version keeps running.";
+    let cases = [
+        (kmv_test_artifacts::SWAP_FAIL_INIT, "init failed"),
+        (kmv_test_artifacts::SWAP_TRAP, "faults on the sample"),
+        (
+            kmv_test_artifacts::SWAP_BAD_SCHEMA,
+            "do not fit the collection schema",
+        ),
+    ];
+    for (i, (wasm, _)) in cases.iter().enumerate() {
+        drop_in(wasm, &module);
+        flow.until(&format!("refusal {}", i + 1), &host, |h| {
+            h.count(refused) == i + 1
+        });
+    }
+    // SIGHUP asks for a new check of the file (still the bad-schema version).
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) on the child we started; no memory is touched.
+    let rc = unsafe { libc::kill(host.child.id() as libc::pid_t, libc::SIGHUP) };
+    assert_eq!(rc, 0);
+    flow.until("the refusal after SIGHUP", &host, |h| h.count(refused) == 4);
+    flow.more(500);
+    let log = host.wait();
+    let produced = flow.produced;
+
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(refused)).collect();
+    for (line, (_, why)) in lines.iter().zip(&cases) {
+        assert!(line.contains(why), "`{line}` lacks `{why}`");
+    }
+    assert!(
+        lines[3].contains("do not fit the collection schema"),
+        "{}",
+        lines[3]
+    );
+    assert!(lines[2].contains("vec"), "{}", lines[2]);
+    assert!(log.contains("signal=\"SIGHUP\""), "{log}");
+    let running = field_of(&log, "Consuming.", "transform");
+    for line in &lines {
+        // Both versions: the running one and the refused candidate.
+        assert!(line.contains(&format!("transform=\"{running}\"")), "{line}");
+        let candidate = field_of(line, "", "candidate");
+        assert!(
+            candidate.starts_with("transform.wasm@") && candidate != running,
+            "{line}"
+        );
+    }
+    assert!(log.contains("swaps=0 swap_failures=4"), "{log}");
+    let rows = read_rows(&uri, &topic);
+    assert_each_record_once(&rows, produced, 1);
+    assert!(rows.values().all(|r| r.version == "v1"));
+}
+
+#[test]
+fn check_module_validates_a_new_version_against_the_pipeline() {
+    let (_uri, _topic, dir, _module, p) = setup("swap_check", "");
+    let input = dir.path().join("records.jsonl");
+    std::fs::write(&input, "{\"n\": 1}\n{\"n\": 2}\n{\"no_n\": true}\n").unwrap();
+    let check = |pipeline: &Path, wasm: &str, with_input: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmv-host"));
+        cmd.arg("check")
+            .arg("--pipeline")
+            .arg(pipeline)
+            .args(["--module", wasm]);
+        if with_input {
+            cmd.arg("--input").arg(&input);
+        }
+        let out = cmd.env("NO_COLOR", "1").output().unwrap();
+        (out.status.code(), text(&out))
+    };
+    let (code, out) = check(&p, kmv_test_artifacts::SWAP_V2, true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("swap_v2.wasm@"), "{out}");
+    assert!(out.contains("ran over 3 records"), "{out}");
+    for (wasm, why) in [
+        (kmv_test_artifacts::SWAP_FAIL_INIT, "init failed"),
+        (kmv_test_artifacts::SWAP_TRAP, "faults on the sample"),
+        (
+            kmv_test_artifacts::SWAP_BAD_SCHEMA,
+            "do not fit the collection schema",
+        ),
+        (kmv_test_artifacts::WRONG_VERSION, "does not load"),
+    ] {
+        let (code, out) = check(&p, wasm, true);
+        assert_eq!(code, Some(1), "{wasm}: {out}");
+        assert!(out.contains(why), "{wasm}: {out}");
+    }
+    // Without --input: compiled and initialised only.
+    let (code, out) = check(&p, kmv_test_artifacts::SWAP_BAD_SCHEMA, false);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("not run over records"), "{out}");
+    // A sink that cannot be reached: said plainly, and not a pass.
+    let text_of = std::fs::read_to_string(&p).unwrap();
+    let unreachable = dir.path().join("unreachable.toml");
+    let uri = milvus();
+    std::fs::write(&unreachable, text_of.replace(&uri, "http://127.0.0.1:1")).unwrap();
+    let (code, out) = check(&unreachable, kmv_test_artifacts::SWAP_V2, true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("NOT checked against the collection schema"),
+        "{out}"
+    );
+}
