@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Try a transform on local records first:
 ///   kmv-host test --pipeline pipeline.toml --input records.jsonl
 #[derive(Debug, Parser)]
-#[command(name = "kmv-host", version, args_conflicts_with_subcommands = true)]
+#[command(name = "kmv-host", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -135,6 +135,25 @@ pub fn init_tracing(cli: &Cli) {
 
 /// Runs the command the user asked for.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // The run's own flags do not apply to `check` and `test`; the global ones
+    // (--log-level, --log-format) go before or after the command name.
+    if let Some(command) = &cli.command {
+        let name = match command {
+            Command::Check(_) => "check",
+            Command::Test(_) => "test",
+        };
+        for (flag, given) in [
+            ("--pipeline", cli.pipeline.is_some()),
+            ("--stop-when-idle", cli.stop_when_idle.is_some()),
+            ("--http-address", cli.http_address.is_some()),
+        ] {
+            if given {
+                anyhow::bail!(
+                    "{flag} before `{name}` belongs to running a pipeline; write `kmv-host {name} --pipeline FILE ...` (see kmv-host {name} --help)"
+                );
+            }
+        }
+    }
     match cli.command {
         Some(Command::Check(args)) => match &args.module {
             Some(module) => check_module(&args, module),

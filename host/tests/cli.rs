@@ -194,3 +194,43 @@ fn every_example_pipeline_parses() {
         "expected the seed and zilliz examples, found {seen}"
     );
 }
+
+#[test]
+fn global_log_flags_go_before_or_after_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = seed_pipeline(dir.path());
+    for args in [
+        vec![
+            "--log-format",
+            "json",
+            "--log-level",
+            "warn",
+            "check",
+            "--pipeline",
+            &pipeline,
+        ],
+        vec!["check", "--pipeline", &pipeline, "--log-format", "json"],
+    ] {
+        let out = kmv_host(&args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("config is valid"));
+    }
+}
+
+#[test]
+fn run_flags_before_a_command_are_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = seed_pipeline(dir.path());
+    let out = kmv_host(&["--pipeline", &pipeline, "check", "--pipeline", &pipeline]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--pipeline before `check` belongs to running a pipeline")
+            && stderr.contains("kmv-host check --pipeline FILE"),
+        "{stderr}"
+    );
+}
