@@ -18,6 +18,7 @@
 
 use crate::config::{Loaded, PipelineConfig};
 use crate::errors::{DeadLetterQueue, Deliveries, ErrorClass, ErrorPolicy, FailedRecord};
+use crate::inflight::InFlight;
 use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
 use crate::source::Source;
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
@@ -66,6 +67,9 @@ pub struct Counters {
     pub batches: AtomicU64,
     /// Write attempts retried.
     pub retries: AtomicU64,
+    /// Bytes handed from the transform to the writer and not yet written and
+    /// committed (at most `[sink] max_in_flight_bytes`).
+    pub in_flight_bytes: AtomicU64,
     /// Microseconds from the start of the run to the first record consumed (0: none yet).
     first_record_us: AtomicU64,
     /// Microseconds from the start of the run to the last batch written.
@@ -146,6 +150,8 @@ struct Chunk {
     failed: Vec<FailedRecord>,
     /// Per (topic, partition): the offset after the chunk's last record.
     next_offsets: BTreeMap<(String, i32), i64>,
+    /// Bytes taken from the in-flight budget, given back once committed.
+    bytes: u64,
 }
 
 /// Runs the pipeline in `path` until it is stopped; returns the final counters.
@@ -229,12 +235,14 @@ pub async fn run(
     let counters = Arc::new(Counters::default());
     counters.micros();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let in_flight = Arc::new(InFlight::new(sink_config.max_in_flight_bytes as u64));
     let preparer = {
-        let (source, sink, counters, shutdown) = (
+        let (source, sink, counters, shutdown, in_flight) = (
             source.clone(),
             sink.clone(),
             counters.clone(),
             shutdown.clone(),
+            in_flight.clone(),
         );
         let limits = PrepareLimits {
             max_records: sink_config.batch_max_rows,
@@ -242,6 +250,7 @@ pub async fn run(
             linger: Duration::from_millis(sink_config.linger_ms),
             stop_when_idle: options.stop_when_idle,
             policy,
+            in_flight,
         };
         std::thread::Builder::new()
             .name("kmv-prepare".into())
@@ -258,8 +267,9 @@ pub async fn run(
             tokio::select! {
                 chunk = rx.recv() => {
                     let Some(chunk) = chunk else { break };
-                    write_chunk(&sink, &counters, &on_error, &transform, chunk.rows, chunk.failed).await?;
+                    write_chunk(&sink, &counters, &on_error, &transform, &shutdown, chunk.rows, chunk.failed).await?;
                     source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
+                    in_flight.release(chunk.bytes, &counters.in_flight_bytes);
                     for (partition, next) in chunk.next_offsets {
                         let at = committed.entry(partition).or_insert(next);
                         *at = (*at).max(next);
@@ -329,6 +339,8 @@ struct PrepareLimits {
     stop_when_idle: Option<Duration>,
     /// What happens to a record that fails.
     policy: ErrorPolicy,
+    /// The cap on bytes handed to the writer and not yet committed.
+    in_flight: Arc<InFlight>,
 }
 
 /// The preparer thread: poll, transform, encode, hand over.
@@ -392,7 +404,16 @@ fn prepare(
         add(&counters.records_in, records.len() as u64);
         counters.saw_records();
         let outcomes = worker.process(&records)?;
-        let mut chunk = Chunk::default();
+        let mut chunk = Chunk {
+            bytes: records
+                .iter()
+                .map(|r| {
+                    (r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
+                        as u64
+                })
+                .sum(),
+            ..Chunk::default()
+        };
         for (record, outcome) in records.into_iter().map(Arc::new).zip(outcomes) {
             let next = chunk
                 .next_offsets
@@ -413,6 +434,7 @@ fn prepare(
                                 add(&counters.skipped, 1);
                             }
                             for row in encoded {
+                                chunk.bytes += row.json.len() as u64;
                                 chunk.rows.push((row, record.clone()));
                             }
                             continue;
@@ -435,6 +457,15 @@ fn prepare(
                 chunk.failed.push(failed);
             }
         }
+        // At the cap, consumption pauses here until the writer commits.
+        let Some(bytes) =
+            limits
+                .in_flight
+                .acquire(chunk.bytes, shutdown, &counters.in_flight_bytes)
+        else {
+            break; // stopping: the chunk is not committed
+        };
+        chunk.bytes = bytes;
         if tx.blocking_send(chunk).is_err() {
             break; // the writer stopped
         }
@@ -454,6 +485,8 @@ struct ChunkFailures<'a> {
     on_error: &'a OnError,
     counters: &'a Counters,
     transform: &'a str,
+    /// Set on SIGTERM/SIGINT: retries give up (nothing more is committed).
+    shutdown: &'a AtomicBool,
     deliveries: Deliveries,
 }
 
@@ -540,6 +573,7 @@ async fn write_chunk(
     counters: &Counters,
     on_error: &OnError,
     transform: &str,
+    shutdown: &AtomicBool,
     rows: Vec<(EncodedRow, RowTag)>,
     failed: Vec<FailedRecord>,
 ) -> anyhow::Result<()> {
@@ -547,6 +581,7 @@ async fn write_chunk(
         on_error,
         counters,
         transform,
+        shutdown,
         deliveries: Deliveries::default(),
     };
     for f in failed {
@@ -594,7 +629,7 @@ fn write_isolating<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
     Box::pin(async move {
         let idx = batch.tags;
-        match write_with_retry(sink, counters, &batch.body).await {
+        match write_with_retry(sink, counters, failures.shutdown, &batch.body).await {
             Ok(ok) => {
                 add(&counters.rows_written, ok.rows as u64);
                 add(&counters.batches, 1);
@@ -633,19 +668,50 @@ fn write_isolating<'a>(
     })
 }
 
+/// How often a write that keeps failing logs how long Milvus has been unreachable.
+const UNREACHABLE_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Writes `body`, retrying retryable failures as the sink's policy says
+/// (without limit under `retry_forever`, until `shutdown` is set).
 async fn write_with_retry(
     sink: &MilvusSink,
     counters: &Counters,
+    shutdown: &AtomicBool,
     body: &crate::sink::BatchBody,
 ) -> Result<crate::sink::WriteOk, WriteError> {
     let policy = sink.retry_policy();
     let mut attempt = 1;
+    let mut failing_since: Option<Instant> = None;
+    let mut next_report = UNREACHABLE_LOG_INTERVAL;
     loop {
         match sink.write(body).await {
-            Ok(ok) => return Ok(ok),
+            Ok(ok) => {
+                if let Some(since) = failing_since {
+                    info!(
+                        attempt,
+                        seconds = since.elapsed().as_secs(),
+                        "Milvus reachable again; write succeeded."
+                    );
+                }
+                return Ok(ok);
+            }
             Err(e) => match policy.next_delay(attempt, &e) {
+                Some(_) if shutdown.load(Ordering::SeqCst) => {
+                    warn!(attempt, error = %e, "Stopping while a write keeps failing; its offsets are not committed.");
+                    return Err(e);
+                }
                 Some(delay) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
                     warn!(attempt, delay_ms = delay.as_millis() as u64, rows = body.rows(), error = %e, "Write failed; retrying.");
+                    if since.elapsed() >= next_report {
+                        warn!(
+                            seconds = since.elapsed().as_secs(),
+                            attempt,
+                            "Milvus unreachable for {} s; consumption paused, retrying.",
+                            since.elapsed().as_secs()
+                        );
+                        next_report += UNREACHABLE_LOG_INTERVAL;
+                    }
                     add(&counters.retries, 1);
                     tokio::time::sleep(delay).await;
                     attempt += 1;
