@@ -21,10 +21,11 @@ use crate::errors::{DeadLetterQueue, Deliveries, ErrorClass, ErrorPolicy, Failed
 use crate::inflight::InFlight;
 use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
 use crate::source::Source;
+use crate::source::TopicPartition;
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
 use anyhow::Context;
 use rdkafka::consumer::CommitMode;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -154,6 +155,54 @@ struct Chunk {
     bytes: u64,
 }
 
+/// What the preparer hands the writer: a chunk, or (from a rebalance) a
+/// request to answer once every earlier chunk is written and committed.
+#[derive(Debug)]
+enum ToWriter {
+    Chunk(Chunk),
+    /// Partitions being revoked: the writer replies with the offsets it has
+    /// committed for them and forgets them.
+    Flush(
+        BTreeSet<TopicPartition>,
+        std::sync::mpsc::SyncSender<BTreeMap<TopicPartition, i64>>,
+    ),
+}
+
+/// How long a revocation waits for the writer to finish the revoked
+/// partitions' work (e.g. while Milvus is down) before giving them up
+/// uncommitted (their records are then consumed again by the new owner).
+const REVOKE_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The hook run (on the preparer thread, inside poll) when partitions are
+/// revoked: sends a flush marker after the chunks already handed over and
+/// waits, bounded, for the writer to reach it.
+fn revoke_hook(writer: tokio::sync::mpsc::WeakSender<ToWriter>) -> crate::source::RevokeHook {
+    Box::new(move |partitions| {
+        // The writer is gone (the run is ending): its final commit is done.
+        let Some(tx) = writer.upgrade() else {
+            return Some(BTreeMap::new());
+        };
+        let deadline = Instant::now() + REVOKE_FLUSH_TIMEOUT;
+        let (reply, done) = std::sync::mpsc::sync_channel(1);
+        let mut marker = ToWriter::Flush(partitions.clone(), reply);
+        loop {
+            match tx.try_send(marker) {
+                Ok(()) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(m))
+                    if Instant::now() < deadline =>
+                {
+                    marker = m;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return None,
+            }
+        }
+        drop(tx);
+        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
+}
+
 /// Runs the pipeline in `path` until it is stopped; returns the final counters.
 pub fn run_file(path: &Path, options: RunOptions) -> anyhow::Result<Summary> {
     let loaded = PipelineConfig::load(path)?;
@@ -234,7 +283,8 @@ pub async fn run(
 
     let counters = Arc::new(Counters::default());
     counters.micros();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ToWriter>(1);
+    source.on_revoke(revoke_hook(tx.downgrade()));
     let in_flight = Arc::new(InFlight::new(sink_config.max_in_flight_bytes as u64));
     let preparer = {
         let (source, sink, counters, shutdown, in_flight) = (
@@ -265,12 +315,24 @@ pub async fn run(
     let result: anyhow::Result<()> = async {
         loop {
             tokio::select! {
-                chunk = rx.recv() => {
-                    let Some(chunk) = chunk else { break };
+                next = rx.recv() => {
+                    let chunk = match next {
+                        None => break,
+                        Some(ToWriter::Chunk(chunk)) => chunk,
+                        Some(ToWriter::Flush(revoked, reply)) => {
+                            let done = committed.iter().filter(|(k, _)| revoked.contains(*k)).map(|(k, v)| (k.clone(), *v)).collect();
+                            committed.retain(|k, _| !revoked.contains(k));
+                            let _ = reply.send(done);
+                            continue;
+                        }
+                    };
                     write_chunk(&sink, &counters, &on_error, &transform, &shutdown, chunk.rows, chunk.failed).await?;
-                    source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
+                    // Never commit for a partition another member owns now.
+                    let mut next_offsets = chunk.next_offsets;
+                    source.retain_assigned(&mut next_offsets);
+                    source.commit(&next_offsets, CommitMode::Async).context("committing offsets")?;
                     in_flight.release(chunk.bytes, &counters.in_flight_bytes);
-                    for (partition, next) in chunk.next_offsets {
+                    for (partition, next) in next_offsets {
                         let at = committed.entry(partition).or_insert(next);
                         *at = (*at).max(next);
                     }
@@ -351,7 +413,7 @@ fn prepare(
     counters: &Counters,
     shutdown: &AtomicBool,
     limits: &PrepareLimits,
-    tx: &tokio::sync::mpsc::Sender<Chunk>,
+    tx: &tokio::sync::mpsc::Sender<ToWriter>,
 ) -> anyhow::Result<()> {
     let mut worker = engine.worker()?;
     let transform = engine.identity().short();
@@ -369,7 +431,27 @@ fn prepare(
                     _ => break,
                 },
             };
-            match source.poll(wait)? {
+            let polled = source.poll(wait)?;
+            // Partitions revoked inside that poll: their records not yet
+            // handed on are dropped (uncommitted; the new owner consumes them).
+            let revoked = source.take_revoked();
+            let polled = if revoked.is_empty() {
+                polled
+            } else {
+                records.retain(|r| !revoked.contains(&(r.topic.clone(), r.partition)));
+                bytes = records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, Vec::len))
+                    .sum();
+                if records.is_empty() {
+                    first_at = None;
+                }
+                polled.filter(|r| {
+                    let at = (r.topic.clone(), r.partition);
+                    !revoked.contains(&at) || source.is_assigned(&at)
+                })
+            };
+            match polled {
                 Some(record) => {
                     bytes += record.value.as_ref().map_or(0, Vec::len);
                     records.push(record);
@@ -466,7 +548,7 @@ fn prepare(
             break; // stopping: the chunk is not committed
         };
         chunk.bytes = bytes;
-        if tx.blocking_send(chunk).is_err() {
+        if tx.blocking_send(ToWriter::Chunk(chunk)).is_err() {
             break; // the writer stopped
         }
     }
