@@ -193,16 +193,8 @@ fn member_joining_and_leaving_writes_every_record_once() {
     );
     println!("{:>6.1?} A writing; B joins", started.elapsed());
     let b = Host::start(&p, dir.path().join("b.log"));
-    let revoked = wait_until(Duration::from_secs(60), || {
-        a.log().contains("Partitions revoked")
-    });
-    assert!(
-        revoked,
-        "A revoked nothing when B joined:\nA:\n{}\nB:\n{}",
-        a.log(),
-        b.log()
-    );
-    let joined = wait_until(Duration::from_secs(30), || b.written() > 0);
+    // B writing means A gave partitions up (the group has 4 and A had all).
+    let joined = wait_until(Duration::from_secs(60), || b.written() > 0);
     assert!(
         joined,
         "host B wrote nothing:\nA:\n{}\nB:\n{}",
