@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod config;
 pub mod errors;
+pub mod inflight;
 pub mod observability;
 pub mod pipeline;
 pub mod sink;

@@ -139,7 +139,7 @@ fn describe() {
     describe_gauge!(
         names::IN_FLIGHT_BYTES,
         Unit::Bytes,
-        "Bytes of records handed to the writer and not yet committed."
+        "Bytes handed to the writer and not yet written and committed (records and their encoded rows; capped by [sink] max_in_flight_bytes)."
     );
     describe_gauge!(
         names::CONSUMER_LAG,
@@ -178,6 +178,8 @@ fn export_counters(c: &Counters) {
     ] {
         metrics::counter!(name).absolute(value);
     }
+    metrics::gauge!(names::IN_FLIGHT_BYTES)
+        .set(c.in_flight_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64);
 }
 
 /// What readiness is decided from.

@@ -18,13 +18,15 @@
 
 use crate::config::{Loaded, PipelineConfig};
 use crate::errors::{DeadLetterQueue, Deliveries, ErrorClass, ErrorPolicy, FailedRecord};
+use crate::inflight::InFlight;
 use crate::observability::{self as observe, names};
 use crate::sink::{EncodedRow, MilvusSink, WriteError, WriteOp};
 use crate::source::Source;
+use crate::source::TopicPartition;
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine};
 use anyhow::Context;
 use rdkafka::consumer::CommitMode;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -76,6 +78,9 @@ pub struct Counters {
     pub swap_failures: AtomicU64,
     /// The short identity of the transform version running now.
     transform: std::sync::Mutex<Arc<str>>,
+    /// Bytes handed from the transform to the writer and not yet written and
+    /// committed (at most `[sink] max_in_flight_bytes`).
+    pub in_flight_bytes: AtomicU64,
     /// Microseconds from the start of the run to the first record consumed (0: none yet).
     first_record_us: AtomicU64,
     /// Microseconds from the start of the run to the last batch written.
@@ -179,10 +184,58 @@ struct Chunk {
     failed: Vec<FailedRecord>,
     /// Per (topic, partition): the offset after the chunk's last record.
     next_offsets: BTreeMap<(String, i32), i64>,
-    /// Bytes of the chunk's record values (the in-flight bytes gauge).
-    bytes: usize,
+    /// Bytes taken from the in-flight budget, given back once committed.
+    bytes: u64,
     /// The transform version that produced the chunk (its short identity).
     transform: Arc<str>,
+}
+
+/// What the preparer hands the writer: a chunk, or (from a rebalance) a
+/// request to answer once every earlier chunk is written and committed.
+#[derive(Debug)]
+enum ToWriter {
+    Chunk(Chunk),
+    /// Partitions being revoked: the writer replies with the offsets it has
+    /// committed for them and forgets them.
+    Flush(
+        BTreeSet<TopicPartition>,
+        std::sync::mpsc::SyncSender<BTreeMap<TopicPartition, i64>>,
+    ),
+}
+
+/// How long a revocation waits for the writer to finish the revoked
+/// partitions' work (e.g. while Milvus is down) before giving them up
+/// uncommitted (their records are then consumed again by the new owner).
+const REVOKE_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The hook run (on the preparer thread, inside poll) when partitions are
+/// revoked: sends a flush marker after the chunks already handed over and
+/// waits, bounded, for the writer to reach it.
+fn revoke_hook(writer: tokio::sync::mpsc::WeakSender<ToWriter>) -> crate::source::RevokeHook {
+    Box::new(move |partitions| {
+        // The writer is gone (the run is ending): its final commit is done.
+        let Some(tx) = writer.upgrade() else {
+            return Some(BTreeMap::new());
+        };
+        let deadline = Instant::now() + REVOKE_FLUSH_TIMEOUT;
+        let (reply, done) = std::sync::mpsc::sync_channel(1);
+        let mut marker = ToWriter::Flush(partitions.clone(), reply);
+        loop {
+            match tx.try_send(marker) {
+                Ok(()) => break,
+                Err(tokio::sync::mpsc::error::TrySendError::Full(m))
+                    if Instant::now() < deadline =>
+                {
+                    marker = m;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(_) => return None,
+            }
+        }
+        drop(tx);
+        done.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    })
 }
 
 /// Runs the pipeline in `path` until it is stopped; returns the final counters.
@@ -271,7 +324,9 @@ pub async fn run(
     observe::health().set_counters(counters.clone());
     let probe =
         observe::enabled().then(|| tokio::spawn(observe::probe(source.clone(), sink.clone())));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ToWriter>(1);
+    source.on_revoke(revoke_hook(tx.downgrade()));
+    let in_flight = Arc::new(InFlight::new(sink_config.max_in_flight_bytes as u64));
     // Hot swap: a watcher thread checks new versions and hands them over.
     let sample = Arc::new(crate::swap::Sample::default());
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
@@ -298,11 +353,12 @@ pub async fn run(
             .context("starting the transform watcher thread")?;
     }
     let preparer = {
-        let (source, sink, counters, shutdown) = (
+        let (source, sink, counters, shutdown, in_flight) = (
             source.clone(),
             sink.clone(),
             counters.clone(),
             shutdown.clone(),
+            in_flight.clone(),
         );
         let limits = PrepareLimits {
             max_records: sink_config.batch_max_rows,
@@ -310,6 +366,7 @@ pub async fn run(
             linger: Duration::from_millis(sink_config.linger_ms),
             stop_when_idle: options.stop_when_idle,
             policy,
+            in_flight,
         };
         let swap = Swap {
             sample,
@@ -332,12 +389,24 @@ pub async fn run(
     let result: anyhow::Result<()> = async {
         loop {
             tokio::select! {
-                chunk = rx.recv() => {
-                    let Some(chunk) = chunk else { break };
-                    write_chunk(&sink, &counters, &on_error, &chunk.transform, chunk.rows, chunk.failed).await?;
-                    source.commit(&chunk.next_offsets, CommitMode::Async).context("committing offsets")?;
-                    metrics::gauge!(names::IN_FLIGHT_BYTES).decrement(chunk.bytes as f64);
-                    for (partition, next) in chunk.next_offsets {
+                next = rx.recv() => {
+                    let chunk = match next {
+                        None => break,
+                        Some(ToWriter::Chunk(chunk)) => chunk,
+                        Some(ToWriter::Flush(revoked, reply)) => {
+                            let done = committed.iter().filter(|(k, _)| revoked.contains(*k)).map(|(k, v)| (k.clone(), *v)).collect();
+                            committed.retain(|k, _| !revoked.contains(k));
+                            let _ = reply.send(done);
+                            continue;
+                        }
+                    };
+                    write_chunk(&sink, &counters, &on_error, &chunk.transform, &shutdown, chunk.rows, chunk.failed).await?;
+                    // Never commit for a partition another member owns now.
+                    let mut next_offsets = chunk.next_offsets;
+                    source.retain_assigned(&mut next_offsets);
+                    source.commit(&next_offsets, CommitMode::Async).context("committing offsets")?;
+                    in_flight.release(chunk.bytes, &counters.in_flight_bytes);
+                    for (partition, next) in next_offsets {
                         let at = committed.entry(partition).or_insert(next);
                         *at = (*at).max(next);
                     }
@@ -437,6 +506,8 @@ struct PrepareLimits {
     stop_when_idle: Option<Duration>,
     /// What happens to a record that fails.
     policy: ErrorPolicy,
+    /// The cap on bytes handed to the writer and not yet committed.
+    in_flight: Arc<InFlight>,
 }
 
 /// The preparer thread: poll, transform, encode, hand over; between two
@@ -450,7 +521,7 @@ fn prepare(
     shutdown: &AtomicBool,
     limits: &PrepareLimits,
     swap: &Swap,
-    tx: &tokio::sync::mpsc::Sender<Chunk>,
+    tx: &tokio::sync::mpsc::Sender<ToWriter>,
 ) -> anyhow::Result<()> {
     let mut worker = engine.worker()?;
     let mut transform: Arc<str> = engine.identity().short().into();
@@ -486,6 +557,25 @@ fn prepare(
             };
             let polled = source.poll(wait)?;
             observe::health().polled();
+            // Partitions revoked inside that poll: their records not yet
+            // handed on are dropped (uncommitted; the new owner consumes them).
+            let revoked = source.take_revoked();
+            let polled = if revoked.is_empty() {
+                polled
+            } else {
+                records.retain(|r| !revoked.contains(&(r.topic.clone(), r.partition)));
+                bytes = records
+                    .iter()
+                    .map(|r| r.value.as_ref().map_or(0, Vec::len))
+                    .sum();
+                if records.is_empty() {
+                    first_at = None;
+                }
+                polled.filter(|r| {
+                    let at = (r.topic.clone(), r.partition);
+                    !revoked.contains(&at) || source.is_assigned(&at)
+                })
+            };
             match polled {
                 Some(record) => {
                     bytes += record.value.as_ref().map_or(0, Vec::len);
@@ -526,7 +616,13 @@ fn prepare(
         let records: Vec<RowTag> = records.into_iter().map(Arc::new).collect();
         swap.sample.remember(&records);
         let mut chunk = Chunk {
-            bytes,
+            bytes: records
+                .iter()
+                .map(|r| {
+                    (r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len))
+                        as u64
+                })
+                .sum(),
             transform: transform.clone(),
             ..Chunk::default()
         };
@@ -550,6 +646,7 @@ fn prepare(
                                 add(&counters.skipped, 1);
                             }
                             for row in encoded {
+                                chunk.bytes += row.json.len() as u64;
                                 chunk.rows.push((row, record.clone()));
                             }
                             continue;
@@ -573,8 +670,16 @@ fn prepare(
                 chunk.failed.push(failed);
             }
         }
-        metrics::gauge!(names::IN_FLIGHT_BYTES).increment(bytes as f64);
-        if tx.blocking_send(chunk).is_err() {
+        // At the cap, consumption pauses here until the writer commits.
+        let Some(bytes) =
+            limits
+                .in_flight
+                .acquire(chunk.bytes, shutdown, &counters.in_flight_bytes)
+        else {
+            break; // stopping: the chunk is not committed
+        };
+        chunk.bytes = bytes;
+        if tx.blocking_send(ToWriter::Chunk(chunk)).is_err() {
             break; // the writer stopped
         }
     }
@@ -593,6 +698,8 @@ struct ChunkFailures<'a> {
     on_error: &'a OnError,
     counters: &'a Counters,
     transform: &'a Arc<str>,
+    /// Set on SIGTERM/SIGINT: retries give up (nothing more is committed).
+    shutdown: &'a AtomicBool,
     deliveries: Deliveries,
 }
 
@@ -680,6 +787,7 @@ async fn write_chunk(
     counters: &Counters,
     on_error: &OnError,
     transform: &Arc<str>,
+    shutdown: &AtomicBool,
     rows: Vec<(EncodedRow, RowTag)>,
     failed: Vec<FailedRecord>,
 ) -> anyhow::Result<()> {
@@ -687,6 +795,7 @@ async fn write_chunk(
         on_error,
         counters,
         transform,
+        shutdown,
         deliveries: Deliveries::default(),
     };
     for f in failed {
@@ -734,7 +843,7 @@ fn write_isolating<'a>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>> + Send + 'a>> {
     Box::pin(async move {
         let idx = batch.tags;
-        match write_with_retry(sink, counters, &batch.body).await {
+        match write_with_retry(sink, counters, failures.shutdown, &batch.body).await {
             Ok(ok) => {
                 add(&counters.rows_written, ok.rows as u64);
                 add(&counters.batches, 1);
@@ -773,13 +882,21 @@ fn write_isolating<'a>(
     })
 }
 
+/// How often a write that keeps failing logs how long Milvus has been unreachable.
+const UNREACHABLE_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Writes `body`, retrying retryable failures as the sink's policy says
+/// (without limit under `retry_forever`, until `shutdown` is set).
 async fn write_with_retry(
     sink: &MilvusSink,
     counters: &Counters,
+    shutdown: &AtomicBool,
     body: &crate::sink::BatchBody,
 ) -> Result<crate::sink::WriteOk, WriteError> {
     let policy = sink.retry_policy();
     let mut attempt = 1;
+    let mut failing_since: Option<Instant> = None;
+    let mut next_report = UNREACHABLE_LOG_INTERVAL;
     loop {
         let started = Instant::now();
         let outcome = sink.write(body).await;
@@ -792,10 +909,33 @@ async fn write_with_retry(
             _ => Ok(()),
         });
         match outcome {
-            Ok(ok) => return Ok(ok),
+            Ok(ok) => {
+                if let Some(since) = failing_since {
+                    info!(
+                        attempt,
+                        seconds = since.elapsed().as_secs(),
+                        "Milvus reachable again; write succeeded."
+                    );
+                }
+                return Ok(ok);
+            }
             Err(e) => match policy.next_delay(attempt, &e) {
+                Some(_) if shutdown.load(Ordering::SeqCst) => {
+                    warn!(attempt, error = %e, "Stopping while a write keeps failing; its offsets are not committed.");
+                    return Err(e);
+                }
                 Some(delay) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
                     warn!(attempt, delay_ms = delay.as_millis() as u64, rows = body.rows(), error = %e, "Write failed; retrying.");
+                    if since.elapsed() >= next_report {
+                        warn!(
+                            seconds = since.elapsed().as_secs(),
+                            attempt,
+                            "Milvus unreachable for {} s; consumption paused, retrying.",
+                            since.elapsed().as_secs()
+                        );
+                        next_report += UNREACHABLE_LOG_INTERVAL;
+                    }
                     add(&counters.retries, 1);
                     tokio::time::sleep(delay).await;
                     attempt += 1;

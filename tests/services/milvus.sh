@@ -15,6 +15,10 @@
 #           see $KMV_STATE/run/milvus-N/kmv-ports.json. Instances can run side by side: space
 #           them >= 20 apart, e.g. 19530 and 19560 (N itself must be free or start fails).
 # --auth    authorization enabled; user root, password Milvus (REST: Authorization: Bearer root:Milvus)
+# --keep-data  stop: keep the data dir; start: reuse it (a restart: old collections come back).
+#           Milvus 2.3 takes ~35 s after REST answers before old collections are queryable again:
+# --wait-collection NAME  (start --keep-data) also wait until collection NAME is described and
+#           loaded (REST describe answers code 200 with load state LoadStateLoaded).
 # Files: $KMV_STATE/run/milvus-N.{pid,log,mode}, data dir $KMV_STATE/run/milvus-N/ (milvus logs in
 #        its logs/), extracted binaries cached in $KMV_STATE/cache/milvus/bin (KMV_STATE default <repo>/.kmv)
 # Needs tests/services/install.sh (installs $KMV_STATE/venv).
@@ -28,11 +32,15 @@ cmd="${1:-}"
 shift
 port=19530
 auth=0
+keep_data=0
+wait_collection=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --port) [[ $# -ge 2 ]] || kmv_die "--port needs a value"; port="$2"; shift 2 ;;
     --port=*) port="${1#*=}"; shift ;;
     --auth) auth=1; shift ;;
+    --keep-data) keep_data=1; shift ;;
+    --wait-collection) [[ $# -ge 2 ]] || kmv_die "--wait-collection needs a value"; wait_collection="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) kmv_die "unknown argument '$1'" ;;
   esac
@@ -158,7 +166,11 @@ do_start() {
 
   local t0
   t0="$(kmv_now_ms)"
-  rm -rf "$DATADIR"
+  if (( keep_data )) && [[ -d "$DATADIR/data" ]]; then
+    kmv_log "reusing the data dir $DATADIR (--keep-data)"
+  else
+    rm -rf "$DATADIR"
+  fi
   mkdir -p "$DATADIR"
   local -a extra=()
   (( auth )) && extra=(--auth)
@@ -191,6 +203,18 @@ do_start() {
     fi
     sleep 0.2
   done
+  if [[ -n "$wait_collection" ]]; then
+    local -a hdr=() body=""
+    (( auth )) && hdr=(-H "Authorization: Bearer $TOKEN")
+    while :; do
+      body="$(curl -s -m 3 "${hdr[@]}" "http://127.0.0.1:$port/v1/vector/collections/describe?collectionName=$wait_collection" 2>/dev/null)" || true
+      [[ "$body" == *'"code":200'* && "$body" == *'LoadStateLoaded'* ]] && break
+      if (( $(date +%s) >= deadline )); then
+        kmv_die "collection $wait_collection not loaded on 127.0.0.1:$port within ${START_TIMEOUT}s (last answer: $body)"
+      fi
+      sleep 0.5
+    done
+  fi
   kmv_log "milvus started on 127.0.0.1:$port (launcher pid $pid$( ((auth)) && echo ', auth on')) in $(( $(kmv_now_ms) - t0 )) ms; log $LOGFILE"
 }
 
@@ -208,7 +232,11 @@ do_stop() {
   rm -f "$PIDFILE" "$MODEFILE"
   # The data (~270 MB, mostly preallocated etcd WAL and rocksdb files) is useless after a stop:
   # the next start uses a fresh dir. Keep configs/ and logs/ for debugging.
-  rm -rf "$DATADIR/data"
+  if (( keep_data )); then
+    kmv_log "keeping the data dir $DATADIR (--keep-data)"
+  else
+    rm -rf "$DATADIR/data"
+  fi
   kmv_log "milvus on port $port stopped in $(( $(kmv_now_ms) - t0 )) ms"
 }
 

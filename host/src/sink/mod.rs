@@ -68,8 +68,15 @@ pub struct SinkConfig {
     /// HTTP request timeout in milliseconds.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// Keep retrying a retryable failure (Milvus unreachable, busy, not
+    /// ready) for as long as it lasts, logging each attempt and how long
+    /// Milvus has been unreachable; consumption pauses meanwhile. When
+    /// `false`, the pipeline stops (uncommitted) after `retry_max_attempts`.
+    #[serde(default = "default_retry_forever")]
+    pub retry_forever: bool,
     /// Attempts at writing one batch, the first included, before the
-    /// pipeline gives up on a retryable failure (server busy or unreachable).
+    /// pipeline gives up on a retryable failure (server busy or unreachable);
+    /// only used when `retry_forever = false`.
     #[serde(default = "default_retry_max_attempts")]
     pub retry_max_attempts: u32,
     /// The wait after the first failed attempt, in milliseconds; it doubles
@@ -82,6 +89,11 @@ pub struct SinkConfig {
     /// The random part of each wait, from 0 (none) to 1 (all of it).
     #[serde(default = "default_retry_jitter")]
     pub retry_jitter: f64,
+    /// The most bytes (records and their encoded rows) handed from the
+    /// transform to the writer and not yet written and committed; at the cap,
+    /// consumption pauses. At least `batch_max_bytes`.
+    #[serde(default = "default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
 }
 
 /// A secret from the configuration (the token). Its `Debug` never shows it,
@@ -152,6 +164,12 @@ fn default_linger_ms() -> u64 {
 fn default_request_timeout_ms() -> u64 {
     30_000
 }
+fn default_retry_forever() -> bool {
+    true
+}
+fn default_max_in_flight_bytes() -> usize {
+    64 * 1024 * 1024
+}
 fn default_retry_max_attempts() -> u32 {
     10
 }
@@ -172,6 +190,16 @@ impl SinkConfig {
                 loaded.key_span("sink", "batch_max_bytes"),
                 "sink.batch_max_bytes",
                 format!("must be between 1024 and {MAX_REQUEST_BYTES} (64 MiB, Zilliz Cloud's request limit)"),
+            ));
+        }
+        if self.max_in_flight_bytes < self.batch_max_bytes {
+            return Err(loaded.error_at(
+                loaded.key_span("sink", "max_in_flight_bytes"),
+                "sink.max_in_flight_bytes",
+                format!(
+                    "must be at least sink.batch_max_bytes ({}), or no batch could be handed to the writer",
+                    self.batch_max_bytes
+                ),
             ));
         }
         if self.batch_max_rows == 0 {

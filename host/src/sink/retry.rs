@@ -57,6 +57,8 @@ pub fn classify(http_status: u16, code: Option<i64>) -> FailureClass {
 /// How often and how patiently a write is retried.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
+    /// Retry a retryable failure without limit (`max_attempts` unused).
+    pub forever: bool,
     /// Attempts in all, the first included.
     pub max_attempts: u32,
     /// The wait after the first failed attempt.
@@ -72,6 +74,7 @@ impl RetryPolicy {
     /// The policy of a `[sink]` table.
     pub fn from_config(config: &SinkConfig) -> Self {
         RetryPolicy {
+            forever: config.retry_forever,
             max_attempts: config.retry_max_attempts,
             initial_backoff: Duration::from_millis(config.retry_initial_backoff_ms),
             max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
@@ -87,7 +90,7 @@ impl RetryPolicy {
     /// After attempt number `attempt` (1-based) failed with `err`: how long
     /// to wait before the next one, or `None` to give up.
     pub fn next_delay(&self, attempt: u32, err: &WriteError) -> Option<Duration> {
-        if !self.should_retry(err) || attempt >= self.max_attempts {
+        if !self.should_retry(err) || (!self.forever && attempt >= self.max_attempts) {
             return None;
         }
         let delay = self.backoff(attempt);
@@ -137,6 +140,7 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy {
+            forever: false,
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(1000),
@@ -207,6 +211,13 @@ mod tests {
         assert_eq!(p.next_delay(1, &fatal), None);
         assert!(p.next_delay(4, &retryable()).is_some());
         assert_eq!(p.next_delay(5, &retryable()), None);
+        let forever = RetryPolicy {
+            forever: true,
+            ..policy()
+        };
+        assert!(forever.next_delay(1_000_000, &retryable()).is_some());
+        assert_eq!(forever.next_delay(1_000_000, &rejected), None);
+        assert_eq!(forever.next_delay(1, &fatal), None);
     }
 
     #[test]

@@ -4,13 +4,13 @@ use super::SourceConfig;
 use super::transient::{OutageLog, is_transient_poll_error};
 use crate::transform::{Header, KafkaRecord};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::{Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Why the source could not start or commit.
@@ -29,12 +29,26 @@ pub enum SourceError {
     Kafka(#[from] rdkafka::error::KafkaError),
 }
 
-/// Context that keeps the total consumer lag from librdkafka's statistics.
+/// A (topic, partition).
+pub type TopicPartition = (String, i32);
+
+/// Called on the polling thread when partitions are revoked, before they are
+/// given up: flushes their work and returns the offsets to commit for them
+/// (`None`: could not flush in time; nothing is committed).
+pub type RevokeHook =
+    Box<dyn Fn(&BTreeSet<TopicPartition>) -> Option<BTreeMap<TopicPartition, i64>> + Send + Sync>;
+
+/// Context that keeps the total consumer lag from librdkafka's statistics,
+/// and flushes and commits revoked partitions in a rebalance.
 #[derive(Default)]
 pub struct LagContext {
     lag: AtomicI64,
     /// The partitions whose lag gauge this member set last time.
-    reported: std::sync::Mutex<std::collections::BTreeSet<(String, i32)>>,
+    reported: Mutex<BTreeSet<TopicPartition>>,
+    /// Installed by the pipeline, see [`Source::on_revoke`].
+    revoke_hook: OnceLock<RevokeHook>,
+    /// Partitions revoked since the poller last looked ([`Source::take_revoked`]).
+    revoked: Mutex<BTreeSet<TopicPartition>>,
 }
 
 impl ClientContext for LagContext {
@@ -79,7 +93,56 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for LagContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(list) = rebalance else {
+            return;
+        };
+        let partitions: BTreeSet<TopicPartition> = list
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        if partitions.is_empty() {
+            return;
+        }
+        self.revoked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(partitions.iter().cloned());
+        let Some(hook) = self.revoke_hook.get() else {
+            return;
+        };
+        let Some(offsets) = hook(&partitions) else {
+            tracing::warn!(
+                partitions = ?partitions,
+                "Partitions revoked before their work was flushed; their uncommitted records will be consumed again by the new owner."
+            );
+            return;
+        };
+        let mut commit = TopicPartitionList::new();
+        for ((topic, partition), offset) in offsets.iter().filter(|(k, _)| partitions.contains(k)) {
+            if commit
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .is_err()
+            {
+                return;
+            }
+        }
+        if commit.count() > 0 {
+            match consumer.commit(&commit, CommitMode::Sync) {
+                Ok(()) => {
+                    tracing::info!(partitions = ?partitions, offsets = ?offsets, "Partitions revoked: flushed and committed before giving them up.")
+                }
+                Err(e) => {
+                    tracing::warn!(partitions = ?partitions, error = %e, "Partitions revoked: flushed, but the commit failed; the new owner may consume some records again.")
+                }
+            }
+        } else {
+            tracing::info!(partitions = ?partitions, "Partitions revoked: nothing of theirs to commit.");
+        }
+    }
+}
 
 /// A consumer in the pipeline's group, with auto-commit off.
 pub struct Source {
@@ -192,6 +255,34 @@ impl Source {
             Err(_) => return offsets.clear(),
         };
         offsets.retain(|k, _| assigned.contains(k));
+    }
+
+    /// Installs the hook that flushes revoked partitions' work (once; later
+    /// calls are ignored).
+    pub fn on_revoke(&self, hook: RevokeHook) {
+        let _ = self.consumer.context().revoke_hook.set(hook);
+    }
+
+    /// The partitions revoked since the last call: records of theirs not yet
+    /// handed on must be dropped (not committed; the new owner consumes them).
+    pub fn take_revoked(&self) -> BTreeSet<TopicPartition> {
+        std::mem::take(
+            &mut *self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Whether this consumer is assigned `partition` now.
+    pub fn is_assigned(&self, partition: &TopicPartition) -> bool {
+        self.consumer.assignment().is_ok_and(|list| {
+            list.elements()
+                .iter()
+                .any(|e| e.partition() == partition.1 && e.topic() == partition.0)
+        })
     }
 
     /// Whether the group has given this consumer any partitions yet.

@@ -4,7 +4,7 @@
 mod consumer;
 mod transient;
 
-pub use consumer::{LagContext, Source, SourceError, expand_env};
+pub use consumer::{LagContext, RevokeHook, Source, SourceError, TopicPartition, expand_env};
 
 use crate::config::{ConfigError, Loaded};
 use serde::Deserialize;
