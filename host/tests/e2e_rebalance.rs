@@ -157,7 +157,7 @@ fn member_joining_and_leaving_writes_every_record_once() {
         ],
     );
     let sink = format!(
-        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nbatch_max_rows = 100"
+        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nbatch_max_rows = 5000"
     );
     let p = pipeline(
         dir.path(),
@@ -167,6 +167,16 @@ fn member_joining_and_leaving_writes_every_record_once() {
         "",
         &sink,
     );
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("linger_ms = 100"), "{text}");
+    std::fs::write(&p, text.replace("linger_ms = 100", "linger_ms = 2500")).unwrap();
+
+    // A long linger keeps up to 2.5 s of polled records in each member's
+    // hands at any moment, so a revocation always finds work in flight for
+    // the revoked partitions: without the flush-and-commit on revocation (and
+    // the dropping of their unsent records), the old owner writes them while
+    // the new owner consumes them again from the last commit, and the
+    // auto-id collection gets them twice.
 
     // Records keep flowing through the whole run, in rounds of 250, until
     // B has left; the producer returns how many it produced.
