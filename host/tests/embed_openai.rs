@@ -97,7 +97,7 @@ fn embeddings(body: &Json) -> Json {
            "usage": {"prompt_tokens": 3, "total_tokens": 3}})
 }
 
-fn error(message: &str, kind: &str, code: &str) -> impl Fn(&Json) -> Json + Send + Sync {
+fn error(message: &str, kind: &str, code: &str) -> impl Fn(&Json) -> Json + Send + Sync + use<> {
     let e = json!({"error": {"message": message, "type": kind, "code": code}});
     move |_| e.clone()
 }
@@ -237,4 +237,26 @@ fn refuses_a_wrong_number_of_vectors() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("returned 2 embeddings for 3 texts"), "{err}");
+}
+
+#[test]
+fn api_key_comes_from_the_environment_and_errors_name_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[transform]\nmodule = {:?}\n\n[embedders.remote]\nprovider = \"openai\"\nurl = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key = \"${{KMV_TEST_NO_SUCH_KEY_VAR}}\"\n",
+            kmv_test_artifacts::SEED
+        ),
+    )
+    .unwrap();
+    let loaded = kmv_host::config::PipelineConfig::load(&path).unwrap();
+    let err = kmv_host::embed::Embedders::from_loaded(&loaded)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "embedder `remote`: api_key names the environment variable `KMV_TEST_NO_SUCH_KEY_VAR`, which is not set"
+    );
 }
