@@ -154,7 +154,7 @@ mod in_the_transform {
         let direct = local.embed(&titles[..3]).unwrap();
         let embedders = Embedders::from_map(BTreeMap::from([(
             "minilm".to_string(),
-            Embedder::Local(local),
+            Embedder::Local(Box::new(local)),
         )]));
         let engine = TransformEngine::load_with_embedders(
             Path::new(kmv_test_artifacts::EMBED_TITLE),

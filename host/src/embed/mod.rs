@@ -117,7 +117,7 @@ pub enum EmbedError {
 #[derive(Debug)]
 pub enum Embedder {
     /// A local model.
-    Local(LocalEmbedder),
+    Local(Box<LocalEmbedder>),
     /// An OpenAI-compatible endpoint.
     OpenAi(OpenAiEmbedder),
 }
@@ -217,10 +217,10 @@ fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedde
                 .unwrap_or("");
             let dir = base_dir.join(expand(name, "model_dir", dir)?);
             tracing::info!(embedder = name, model_dir = %dir.display(), "Loading the local embedding model.");
-            Ok(Embedder::Local(LocalEmbedder::load(
+            Ok(Embedder::Local(Box::new(LocalEmbedder::load(
                 &dir,
                 config.batch_size,
-            )?))
+            )?)))
         }
         Provider::Openai => {
             let api_key = match &config.api_key {
@@ -252,12 +252,13 @@ impl EmbedderConfig {
         let table = format!("embedders.{name}");
         let err = |key: &str, message: String| {
             let span = match loaded.key_span(&table, key) {
-                s if s == (0..0) => loaded.key_span(&table, "provider"),
+                std::ops::Range { start: 0, end: 0 } => loaded.key_span(&table, "provider"),
                 s => s,
             };
             loaded.error_at(span, &format!("{table}.{key}"), message)
         };
-        let (needed, foreign): (&[(&str, bool)], &[(&str, bool)]) = match self.provider {
+        type Keys<'a> = &'a [(&'a str, bool)];
+        let (needed, foreign): (Keys, Keys) = match self.provider {
             Provider::Local => (
                 &[("model_dir", self.model_dir.is_some())],
                 &[
