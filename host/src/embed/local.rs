@@ -206,6 +206,16 @@ impl LocalEmbedder {
         self.max_seq_length
     }
 
+    /// How many tokens the model reads of `text` (special tokens included,
+    /// at most [`LocalEmbedder::max_seq_length`]) and whether it was cut.
+    pub fn token_count(&self, text: &str) -> Result<(usize, bool), EmbedError> {
+        let e = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EmbedError::Failed(format!("tokenizer: {e}")))?;
+        Ok((e.get_ids().len(), !e.get_overflowing().is_empty()))
+    }
+
     /// Embeds `texts`, one vector per text, in order. Texts are sorted by
     /// length and run in batches of `batch_size`, so that short texts are
     /// not padded to the length of long ones (as sentence-transformers does).
