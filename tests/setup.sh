@@ -10,3 +10,4 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
   rustup target add wasm32-wasip2
 fi
 tests/services/install.sh
+tests/embeddings/fetch_model.sh

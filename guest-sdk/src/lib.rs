@@ -43,11 +43,13 @@
 #![deny(missing_docs)]
 
 mod config;
+mod embedding;
 mod filter;
 mod record;
 mod row;
 
 pub use config::Config;
+pub use embedding::{embed_field, embed_field_with};
 pub use filter::{Op, Rule};
 pub use row::{Row, RowError};
 

@@ -199,7 +199,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Loads and initialises the pipeline's transform.
 pub fn load_transform(loaded: &crate::config::Loaded) -> anyhow::Result<TransformEngine> {
     let module = loaded.module_path();
-    let engine = TransformEngine::load(&module, &loaded.config.transform)
+    let embedders = crate::embed::Embedders::from_loaded(loaded)
+        .with_context(|| format!("{}: [embedders]", loaded.path.display()))?;
+    let engine = TransformEngine::load_with_embedders(&module, &loaded.config.transform, embedders)
         .with_context(|| format!("{}: [transform] module", loaded.path.display()))?;
     // Creating a worker runs init, so a bad [transform.config] fails here.
     engine.worker()?;

@@ -20,6 +20,9 @@ pub struct PipelineConfig {
     /// What happens to records that fail: dead-letter topic, log, or stop.
     #[serde(default)]
     pub errors: crate::errors::ErrorsConfig,
+    /// Named embedders (`[embedders.NAME]`) that transforms may call.
+    #[serde(default)]
+    pub embedders: std::collections::BTreeMap<String, crate::embed::EmbedderConfig>,
 }
 
 /// `[transform]`: the WebAssembly component and the limits it runs under.
@@ -223,6 +226,9 @@ impl Loaded {
             source.validate(self)?;
         }
         self.config.errors.validate(self)?;
+        for (name, embedder) in &self.config.embedders {
+            embedder.validate(name, self)?;
+        }
         Ok(())
     }
 

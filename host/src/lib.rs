@@ -3,11 +3,13 @@
 //!
 //! Stages: [`source`] (Kafka consumer group), [`transform`] (the user's
 //! component, sandboxed), [`sink`] (Milvus REST); [`errors`] is what happens
-//! to records that fail (the dead-letter topic). The binary (`main.rs`) only
+//! to records that fail (the dead-letter topic); [`embed`] turns text
+//! into vectors for transforms that ask. The binary (`main.rs`) only
 //! parses the command line and calls [`cli`].
 
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod errors;
 pub mod inflight;
 pub mod observability;

@@ -11,6 +11,7 @@ const GUESTS: &[&str] = &[
     "rename",
     "filter",
     "seed",
+    "embed-title",
     "faulty",
     "wrong-version",
     "swap-v1",

@@ -25,6 +25,7 @@ mod schema;
 mod mock;
 
 pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
+pub(crate) use client::expand_token;
 pub use client::{MilvusSink, RestApi, SinkError, WriteError, WriteOk, WriteOp, connect};
 pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
 pub use retry::{FailureClass, RetryPolicy, classify};

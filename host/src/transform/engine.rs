@@ -3,6 +3,7 @@
 use super::bindings::{Transform, TransformPre, kmv};
 use super::worker::Worker;
 use crate::config::TransformConfig;
+use crate::embed::Embedders;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -128,6 +129,7 @@ pub(crate) struct Shared {
     pub short: Arc<str>,
     pub init_config: String,
     pub limits: Limits,
+    pub embedders: Embedders,
 }
 
 /// A compiled, linked transform, ready to instantiate workers from. Cheap to clone.
@@ -151,7 +153,17 @@ impl TransformEngine {
         module: &Path,
         config: &TransformConfig,
     ) -> Result<TransformEngine, TransformError> {
-        Self::load_with(module, config, true)
+        Self::load_with(module, config, true, Embedders::none())
+    }
+
+    /// [`TransformEngine::load`] with the pipeline's embedders, which the
+    /// transform reaches through the `embed` import.
+    pub fn load_with_embedders(
+        module: &Path,
+        config: &TransformConfig,
+        embedders: Embedders,
+    ) -> Result<TransformEngine, TransformError> {
+        Self::load_with(module, config, true, embedders)
     }
 
     /// For benchmarks only: [`TransformEngine::load`] with call deadlines
@@ -162,13 +174,14 @@ impl TransformEngine {
         module: &Path,
         config: &TransformConfig,
     ) -> Result<TransformEngine, TransformError> {
-        Self::load_with(module, config, false)
+        Self::load_with(module, config, false, Embedders::none())
     }
 
     fn load_with(
         module: &Path,
         config: &TransformConfig,
         deadline: bool,
+        embedders: Embedders,
     ) -> Result<TransformEngine, TransformError> {
         let bytes = std::fs::read(module).map_err(|source| TransformError::Read {
             path: module.to_path_buf(),
@@ -220,6 +233,7 @@ impl TransformEngine {
                 short,
                 init_config: crate::config::table_to_json(&config.config),
                 limits,
+                embedders,
             }),
         })
     }
@@ -340,6 +354,48 @@ pub(crate) struct State {
     pub limiter: MemoryLimiter,
     pub stderr: MemoryOutputPipe,
     transform: Arc<str>,
+    embedders: Embedders,
+    /// The current call's guest time budget, started at each call.
+    pub clock: CallClock,
+}
+
+/// Guest time of the current call: wall time since the call started less the
+/// time spent in the host's `embed`, which does not count against the
+/// transform's deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CallClock {
+    pub started: std::time::Instant,
+    pub host_time: Duration,
+}
+
+impl CallClock {
+    pub fn start() -> CallClock {
+        CallClock {
+            started: std::time::Instant::now(),
+            host_time: Duration::ZERO,
+        }
+    }
+
+    /// Time the guest itself has run in this call.
+    pub fn guest_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+}
+
+/// What to do when a call's epoch deadline is reached: trap when the guest
+/// has used its whole `call_timeout`, otherwise (time went to host calls
+/// like `embed`) extend the deadline by the guest time it has left.
+pub(crate) fn on_deadline(
+    state: &State,
+    call_timeout: Duration,
+) -> wasmtime::Result<wasmtime::UpdateDeadline> {
+    let used = state.clock.guest_time();
+    match call_timeout.checked_sub(used) {
+        Some(left) if left >= EPOCH_TICK => Ok(wasmtime::UpdateDeadline::Continue(
+            (left.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64,
+        )),
+        _ => Err(wasmtime::Trap::Interrupt.into()),
+    }
 }
 
 impl State {
@@ -364,6 +420,8 @@ impl State {
             },
             stderr,
             transform: shared.short.clone(),
+            embedders: shared.embedders.clone(),
+            clock: CallClock::start(),
         }
     }
 }
@@ -392,10 +450,21 @@ impl kmv::transform::host::Host for State {
         }
     }
 
-    fn embed(&mut self, embedder: String, _texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
-        Err(format!(
-            "no embedding provider is configured: the pipeline has no embedder `{embedder}` (this kmv-host has no embedding providers yet)"
-        ))
+    fn embed(&mut self, embedder: String, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        let started = std::time::Instant::now();
+        let result = self.embedders.embed(&embedder, &texts);
+        let took = started.elapsed();
+        // The host's time is not the guest's: see `on_deadline`.
+        self.clock.host_time += took;
+        tracing::debug!(
+            transform = &*self.transform,
+            embedder,
+            texts = texts.len(),
+            ms = took.as_millis() as u64,
+            ok = result.is_ok(),
+            "Embedded texts for the transform."
+        );
+        result
     }
 }
 

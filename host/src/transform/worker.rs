@@ -1,7 +1,7 @@
 //! One long-lived transform instance and the fault isolation around it.
 
 use super::bindings::{Field, KafkaRecord, Outcome, Transform};
-use super::engine::{Shared, State, TransformError};
+use super::engine::{CallClock, Shared, State, TransformError, on_deadline};
 use std::sync::Arc;
 use wasmtime::{Store, Trap};
 
@@ -182,6 +182,7 @@ impl Worker {
         if let Some(ticks) = self.shared.limits.deadline_ticks {
             self.store.set_epoch_deadline(ticks);
         }
+        self.store.data_mut().clock = CallClock::start();
         self.bindings
             .call_process(&mut self.store, records)
             .map_err(|e| classify(&self.shared, self.store.data(), e))
@@ -202,7 +203,10 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformEr
     store.limiter(|s| &mut s.limiter);
     if let Some(ticks) = shared.limits.deadline_ticks {
         store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Traps when the guest's own time is up; time spent in host calls
+        // (`embed`) extends the deadline instead.
+        let timeout = shared.limits.call_timeout;
+        store.epoch_deadline_callback(move |ctx| on_deadline(ctx.data(), timeout));
     }
     let fault = |store: &Store<State>, e| TransformError::InitFault {
         module: shared.short.to_string(),

@@ -12,6 +12,7 @@ artifact! {
     RENAME => "rename.wasm",
     FILTER => "filter.wasm",
     SEED => "seed.wasm",
+    EMBED_TITLE => "embed_title.wasm",
     FAULTY => "faulty.wasm",
     WRONG_VERSION => "wrong_version.wasm",
     SWAP_V1 => "swap_v1.wasm",

@@ -1,0 +1,286 @@
+//! The `local` provider: a sentence-transformers model directory run on the
+//! CPU with candle's BERT and the `tokenizers` crate.
+//!
+//! The directory holds `config.json` (the BERT configuration),
+//! `tokenizer.json` and `model.safetensors`, and, as sentence-transformers
+//! writes them, `modules.json` (the module list: a `Normalize` module means
+//! unit-length vectors), `1_Pooling/config.json` (mean, CLS or max pooling)
+//! and `sentence_bert_config.json` (`max_seq_length`: longer texts are cut).
+//! Nothing is downloaded: a missing file is an error naming it.
+
+use super::EmbedError;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+
+/// How token vectors become one sentence vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pooling {
+    /// The mean of the token vectors (padding excluded).
+    Mean,
+    /// The first (`[CLS]`) token's vector.
+    Cls,
+    /// The element-wise maximum of the token vectors (padding excluded).
+    Max,
+}
+
+/// A loaded sentence-transformers model.
+pub struct LocalEmbedder {
+    model: BertModel,
+    tokenizer: Tokenizer,
+    pooling: Pooling,
+    normalize: bool,
+    max_seq_length: usize,
+    dimension: usize,
+    batch_size: usize,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for LocalEmbedder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalEmbedder")
+            .field("dir", &self.dir)
+            .field("pooling", &self.pooling)
+            .field("normalize", &self.normalize)
+            .field("max_seq_length", &self.max_seq_length)
+            .field("dimension", &self.dimension)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct ModuleEntry {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct PoolingConfig {
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+}
+
+#[derive(Deserialize)]
+struct SentenceBertConfig {
+    max_seq_length: Option<usize>,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedError> {
+    let text = std::fs::read_to_string(path).map_err(|e| EmbedError::Model {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| EmbedError::Model {
+        path: path.to_path_buf(),
+        reason: format!("not valid: {e}"),
+    })
+}
+
+impl LocalEmbedder {
+    /// Loads the model in `dir`; `batch_size` texts go through the model at once.
+    pub fn load(dir: &Path, batch_size: usize) -> Result<LocalEmbedder, EmbedError> {
+        let model_err = |path: &Path, reason: String| EmbedError::Model {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if !dir.is_dir() {
+            return Err(model_err(
+                dir,
+                "no such directory (fetch the model with tests/embeddings/fetch_model.sh, or point model_dir at a sentence-transformers directory)".into(),
+            ));
+        }
+        let config: BertConfig = read_json(&dir.join("config.json"))?;
+
+        // modules.json: which modules follow the transformer. Without it,
+        // sentence-transformers uses mean pooling and no normalization.
+        let modules_path = dir.join("modules.json");
+        let (mut pooling, mut normalize, mut pooling_dir) = (Pooling::Mean, false, None);
+        if modules_path.is_file() {
+            let modules: Vec<serde_json::Value> = read_json(&modules_path)?;
+            for m in modules {
+                let entry: ModuleEntry = serde_json::from_value(m.clone())
+                    .map_err(|e| model_err(&modules_path, format!("not valid: {e}")))?;
+                let path = m.get("path").and_then(|p| p.as_str()).unwrap_or("");
+                match entry.kind.rsplit('.').next().unwrap_or("") {
+                    "Transformer" => {}
+                    "Pooling" => pooling_dir = Some(dir.join(path)),
+                    "Normalize" => normalize = true,
+                    other => {
+                        return Err(model_err(
+                            &modules_path,
+                            format!(
+                                "module type `{}` is not supported (only Transformer, Pooling, Normalize)",
+                                if other.is_empty() { &entry.kind } else { other }
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let pooling_path = pooling_dir
+            .unwrap_or_else(|| dir.join("1_Pooling"))
+            .join("config.json");
+        if pooling_path.is_file() {
+            let p: PoolingConfig = read_json(&pooling_path)?;
+            pooling = match (
+                p.pooling_mode_mean_tokens,
+                p.pooling_mode_cls_token,
+                p.pooling_mode_max_tokens,
+                p.pooling_mode_mean_sqrt_len_tokens,
+            ) {
+                (true, false, false, false) => Pooling::Mean,
+                (false, true, false, false) => Pooling::Cls,
+                (false, false, true, false) => Pooling::Max,
+                _ => {
+                    return Err(model_err(
+                        &pooling_path,
+                        "only one of mean, cls or max pooling is supported".into(),
+                    ));
+                }
+            };
+        }
+        let st_path = dir.join("sentence_bert_config.json");
+        let max_seq_length = if st_path.is_file() {
+            read_json::<SentenceBertConfig>(&st_path)?.max_seq_length
+        } else {
+            None
+        }
+        .unwrap_or(config.max_position_embeddings)
+        .min(config.max_position_embeddings);
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: max_seq_length,
+                ..Default::default()
+            }))
+            .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
+        tokenizer.with_padding(Some(PaddingParams {
+            strategy: PaddingStrategy::BatchLongest,
+            ..Default::default()
+        }));
+
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            return Err(model_err(&weights, "no such file".into()));
+        }
+        let device = Device::Cpu;
+        // Read into memory rather than memory-mapped: no `unsafe` needed.
+        let vb = VarBuilder::from_buffered_safetensors(
+            std::fs::read(&weights).map_err(|e| model_err(&weights, e.to_string()))?,
+            DType::F32,
+            &device,
+        )
+        .map_err(|e| model_err(&weights, e.to_string()))?;
+        let model = BertModel::load(vb, &config).map_err(|e| model_err(&weights, e.to_string()))?;
+        Ok(LocalEmbedder {
+            model,
+            tokenizer,
+            pooling,
+            normalize,
+            max_seq_length,
+            dimension: config.hidden_size,
+            batch_size: batch_size.max(1),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The length of the vectors.
+    pub fn dimension(&self) -> usize {
+        self.dimension
+    }
+
+    /// The most tokens of a text that are read; the rest is cut.
+    pub fn max_seq_length(&self) -> usize {
+        self.max_seq_length
+    }
+
+    /// How many tokens the model reads of `text` (special tokens included,
+    /// at most [`LocalEmbedder::max_seq_length`]) and whether it was cut.
+    pub fn token_count(&self, text: &str) -> Result<(usize, bool), EmbedError> {
+        let e = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| EmbedError::Failed(format!("tokenizer: {e}")))?;
+        Ok((e.get_ids().len(), !e.get_overflowing().is_empty()))
+    }
+
+    /// Embeds `texts`, one vector per text, in order. Texts are sorted by
+    /// length and run in batches of `batch_size`, so that short texts are
+    /// not padded to the length of long ones (as sentence-transformers does).
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
+            let vectors = self.embed_batch(&batch)?;
+            for (&i, v) in chunk.iter().zip(vectors) {
+                out[i] = v;
+            }
+        }
+        Ok(out)
+    }
+
+    fn embed_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let tok_err = |e: tokenizers::Error| EmbedError::Failed(format!("tokenizer: {e}"));
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(tok_err)?;
+        let len = encodings.first().map_or(0, |e| e.get_ids().len());
+        let n = encodings.len();
+        let mut ids: Vec<u32> = Vec::with_capacity(n * len);
+        let mut types: Vec<u32> = Vec::with_capacity(n * len);
+        let mut mask: Vec<u32> = Vec::with_capacity(n * len);
+        for e in &encodings {
+            ids.extend(e.get_ids());
+            types.extend(e.get_type_ids());
+            mask.extend(e.get_attention_mask());
+        }
+        let run = || -> candle_core::Result<Vec<Vec<f32>>> {
+            let device = &self.model.device;
+            let ids = Tensor::from_vec(ids, (n, len), device)?;
+            let types = Tensor::from_vec(types, (n, len), device)?;
+            let mask = Tensor::from_vec(mask, (n, len), device)?;
+            let hidden = self.model.forward(&ids, &types, Some(&mask))?;
+            let mask_f = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+            let pooled = match self.pooling {
+                Pooling::Mean => {
+                    let sum = hidden.broadcast_mul(&mask_f)?.sum(1)?;
+                    let count = mask_f.sum(1)?.clamp(1e-9, f32::MAX)?;
+                    sum.broadcast_div(&count)?
+                }
+                Pooling::Cls => hidden.narrow(1, 0, 1)?.squeeze(1)?,
+                Pooling::Max => {
+                    // Padding gets a very low value so that it never wins.
+                    let low = ((mask_f.ones_like()? - &mask_f)? * -1e9)?;
+                    hidden.broadcast_add(&low)?.max(1)?
+                }
+            };
+            let pooled = if self.normalize {
+                let norm = pooled
+                    .sqr()?
+                    .sum_keepdim(1)?
+                    .sqrt()?
+                    .clamp(1e-12, f32::MAX)?;
+                pooled.broadcast_div(&norm)?
+            } else {
+                pooled
+            };
+            pooled.to_vec2::<f32>()
+        };
+        run().map_err(|e| EmbedError::Failed(format!("model: {e}")))
+    }
+}

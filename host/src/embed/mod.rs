@@ -1,0 +1,335 @@
+//! Embeddings inside the pipeline: the host side of the guest's `embed` import.
+//!
+//! A pipeline names its embedders in `[embedders.NAME]` tables; a transform
+//! asks for one by name with a list of texts and gets one vector per text
+//! (or a reason it turns into a per-record error). Two providers: `local`
+//! ([`LocalEmbedder`]: a sentence-transformers model directory run on the CPU
+//! with candle and the `tokenizers` crate, nothing downloaded) and `openai`
+//! ([`OpenAiEmbedder`]: any OpenAI-compatible `/embeddings` endpoint, with
+//! the key from the environment, batching, timeouts and retries). The time
+//! the host spends embedding does not count against the transform's call
+//! deadline (see `transform::worker`).
+
+mod local;
+mod openai;
+
+pub use local::{LocalEmbedder, Pooling};
+pub use openai::{OpenAiEmbedder, OpenAiOptions};
+
+use crate::config::{ConfigError, Loaded};
+use crate::sink::{RetryPolicy, Secret};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use toml::Spanned;
+
+/// Which provider an embedder uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// A sentence-transformers model directory, run on the host's CPU.
+    Local,
+    /// An OpenAI-compatible `/embeddings` endpoint.
+    Openai,
+}
+
+/// `[embedders.NAME]`: one named embedder.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedderConfig {
+    /// `local` or `openai`.
+    pub provider: Provider,
+    /// `local`: the sentence-transformers model directory, relative to the
+    /// pipeline file; `${ENV_VAR}` is expanded.
+    pub model_dir: Option<Spanned<String>>,
+    /// `openai`: the API base URL, e.g. `https://api.openai.com/v1`
+    /// (`/embeddings` is appended).
+    pub url: Option<String>,
+    /// `openai`: the model name sent with each request.
+    pub model: Option<String>,
+    /// `openai`: the API key, normally `${ENV_VAR}`. Never logged.
+    pub api_key: Option<Secret>,
+    /// `openai`: the vector length to ask for (`dimensions`); answers of
+    /// another length are refused.
+    pub dimensions: Option<usize>,
+    /// The most texts embedded at once (one model batch or one request).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// `openai`: one request's timeout in milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// `openai`: attempts at one request, the first included, on HTTP 408,
+    /// 429, 5xx or a transport error.
+    #[serde(default = "default_retry_max_attempts")]
+    pub retry_max_attempts: u32,
+    /// `openai`: the wait after the first failed attempt in milliseconds; it
+    /// doubles with each attempt.
+    #[serde(default = "default_retry_initial_backoff_ms")]
+    pub retry_initial_backoff_ms: u64,
+    /// `openai`: the longest wait between attempts in milliseconds.
+    #[serde(default = "default_retry_max_backoff_ms")]
+    pub retry_max_backoff_ms: u64,
+}
+
+fn default_batch_size() -> usize {
+    32
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_retry_max_attempts() -> u32 {
+    5
+}
+fn default_retry_initial_backoff_ms() -> u64 {
+    200
+}
+fn default_retry_max_backoff_ms() -> u64 {
+    10_000
+}
+
+/// Why an embedder could not be built or could not embed.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// A model file is missing or not valid.
+    #[error("model {path}: {reason}")]
+    Model {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Embedding failed (the model or the endpoint).
+    #[error("{0}")]
+    Failed(String),
+    /// The configuration cannot be used (e.g. the key's variable is not set).
+    #[error("embedder `{name}`: {reason}")]
+    Config {
+        /// The embedder.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// One ready embedder.
+#[derive(Debug)]
+pub enum Embedder {
+    /// A local model.
+    Local(Box<LocalEmbedder>),
+    /// An OpenAI-compatible endpoint.
+    OpenAi(OpenAiEmbedder),
+}
+
+impl Embedder {
+    /// Embeds `texts`, one vector per text, in order.
+    pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match self {
+            Embedder::Local(e) => e.embed(texts),
+            Embedder::OpenAi(e) => e.embed(texts),
+        }
+    }
+}
+
+/// The pipeline's embedders by name. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Embedders {
+    by_name: Arc<BTreeMap<String, Embedder>>,
+}
+
+impl Embedders {
+    /// No embedders at all.
+    pub fn none() -> Embedders {
+        Embedders::default()
+    }
+
+    /// Builds every embedder of a loaded pipeline (loads local models,
+    /// expands API keys).
+    pub fn from_loaded(loaded: &Loaded) -> Result<Embedders, EmbedError> {
+        let mut by_name = BTreeMap::new();
+        for (name, config) in &loaded.config.embedders {
+            let embedder = build(name, config, &loaded.base_dir)?;
+            by_name.insert(name.clone(), embedder);
+        }
+        Ok(Embedders::from_map(by_name))
+    }
+
+    /// Embedders made elsewhere (tests, benchmarks).
+    pub fn from_map(by_name: BTreeMap<String, Embedder>) -> Embedders {
+        Embedders {
+            by_name: Arc::new(by_name),
+        }
+    }
+
+    /// The embedder called `name`.
+    pub fn get(&self, name: &str) -> Option<&Embedder> {
+        self.by_name.get(name)
+    }
+
+    /// Embeds `texts` with the embedder `name`; the error is a message for
+    /// the transform (and so for the record's error).
+    pub fn embed(&self, name: &str, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        let Some(embedder) = self.get(name) else {
+            let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+            return Err(if known.is_empty() {
+                format!(
+                    "no embedder `{name}` is configured: the pipeline has no [embedders.{name}] table"
+                )
+            } else {
+                format!(
+                    "no embedder `{name}` is configured: add an [embedders.{name}] table to the pipeline (configured: {})",
+                    known.join(", ")
+                )
+            });
+        };
+        embedder
+            .embed(texts)
+            .map_err(|e| format!("embedder `{name}`: {e}"))
+    }
+}
+
+/// Expands `${NAME}` in `key`'s `text` from the environment (the sink
+/// token's rules). Errors name the variable, never its value.
+fn expand(name: &str, key: &str, text: &str) -> Result<String, EmbedError> {
+    use crate::sink::SinkError;
+    crate::sink::expand_token(&Secret::new(text), |v| std::env::var(v).ok())
+        .map(|s| s.expose().to_string())
+        .map_err(|e| EmbedError::Config {
+            name: name.into(),
+            reason: match e {
+                SinkError::TokenEnv { name, state } => {
+                    format!("{key} names the environment variable `{name}`, which is {state}")
+                }
+                SinkError::TokenSyntax(m) => format!("{key}: {m}"),
+                other => other.to_string(),
+            },
+        })
+}
+
+fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedder, EmbedError> {
+    match config.provider {
+        Provider::Local => {
+            let dir = config
+                .model_dir
+                .as_ref()
+                .map(|d| d.get_ref().as_str())
+                .unwrap_or("");
+            let dir = base_dir.join(expand(name, "model_dir", dir)?);
+            tracing::info!(embedder = name, model_dir = %dir.display(), "Loading the local embedding model.");
+            Ok(Embedder::Local(Box::new(LocalEmbedder::load(
+                &dir,
+                config.batch_size,
+            )?)))
+        }
+        Provider::Openai => {
+            let api_key = match &config.api_key {
+                Some(key) => Some(Secret::new(expand(name, "api_key", key.expose())?)),
+                None => None,
+            };
+            let options = OpenAiOptions {
+                url: config.url.clone().unwrap_or_default(),
+                model: config.model.clone().unwrap_or_default(),
+                api_key,
+                dimensions: config.dimensions,
+                batch_size: config.batch_size,
+                timeout: Duration::from_millis(config.request_timeout_ms),
+                retry: RetryPolicy {
+                    max_attempts: config.retry_max_attempts,
+                    initial_backoff: Duration::from_millis(config.retry_initial_backoff_ms),
+                    max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
+                    jitter: 0.2,
+                },
+            };
+            Ok(Embedder::OpenAi(OpenAiEmbedder::new(options)?))
+        }
+    }
+}
+
+impl EmbedderConfig {
+    /// Checks that the keys fit the provider.
+    pub(crate) fn validate(&self, name: &str, loaded: &Loaded) -> Result<(), ConfigError> {
+        let table = format!("embedders.{name}");
+        let err = |key: &str, message: String| {
+            let span = match loaded.key_span(&table, key) {
+                std::ops::Range { start: 0, end: 0 } => loaded.key_span(&table, "provider"),
+                s => s,
+            };
+            loaded.error_at(span, &format!("{table}.{key}"), message)
+        };
+        type Keys<'a> = &'a [(&'a str, bool)];
+        let (needed, foreign): (Keys, Keys) = match self.provider {
+            Provider::Local => (
+                &[("model_dir", self.model_dir.is_some())],
+                &[
+                    ("url", self.url.is_some()),
+                    ("model", self.model.is_some()),
+                    ("api_key", self.api_key.is_some()),
+                    ("dimensions", self.dimensions.is_some()),
+                ],
+            ),
+            Provider::Openai => (
+                &[("url", self.url.is_some()), ("model", self.model.is_some())],
+                &[("model_dir", self.model_dir.is_some())],
+            ),
+        };
+        let provider = match self.provider {
+            Provider::Local => "local",
+            Provider::Openai => "openai",
+        };
+        for (key, present) in needed {
+            if !present {
+                return Err(err(
+                    key,
+                    format!("is required with provider = \"{provider}\""),
+                ));
+            }
+        }
+        for (key, present) in foreign {
+            if *present {
+                return Err(err(
+                    key,
+                    format!("does not apply to provider = \"{provider}\"; remove it"),
+                ));
+            }
+        }
+        if !(1..=2048).contains(&self.batch_size) {
+            return Err(err("batch_size", "must be between 1 and 2048".into()));
+        }
+        if self.dimensions == Some(0) {
+            return Err(err("dimensions", "must be at least 1".into()));
+        }
+        if let Some(url) = &self.url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(err(
+                "url",
+                format!(
+                    "`{url}` must start with http:// or https:// (e.g. https://api.openai.com/v1)"
+                ),
+            ));
+        }
+        if self.request_timeout_ms < 100 {
+            return Err(err("request_timeout_ms", "must be at least 100".into()));
+        }
+        if self.retry_max_attempts < 1 {
+            return Err(err("retry_max_attempts", "must be at least 1".into()));
+        }
+        if let Some(dir) = &self.model_dir
+            && !dir.get_ref().contains("${")
+        {
+            let path = loaded.base_dir.join(dir.get_ref());
+            if !path.join("config.json").is_file() {
+                return Err(loaded.error_at(
+                    dir.span(),
+                    &format!("{table}.model_dir"),
+                    format!(
+                        "{} is not a sentence-transformers model directory (no config.json; paths are relative to the pipeline file; fetch all-MiniLM-L6-v2 with tests/embeddings/fetch_model.sh)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

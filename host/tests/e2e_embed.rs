@@ -1,0 +1,143 @@
+//! Embeddings end to end against real servers: tansu (Kafka) and Milvus
+//! 2.3.5, started by tests/run.sh, and the all-MiniLM-L6-v2 model fetched by
+//! tests/setup.sh. Seed articles without vectors go through the real
+//! `kmv-host` binary and the `embed-title` transform, whose titles the host
+//! embeds with its local model; then a query sentence, embedded with the same
+//! local embedder through the library, is searched in Milvus (REST v1) and
+//! must find the matching article first.
+
+mod common;
+
+use common::*;
+use kmv_host::embed::LocalEmbedder;
+use serde_json::{Value as Json, json};
+use std::path::PathBuf;
+
+fn model_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("KMV_MODEL_DIR") {
+        return dir.into();
+    }
+    let state = std::env::var_os("KMV_STATE").map_or_else(|| repo().join(".kmv"), PathBuf::from);
+    state.join("models/all-MiniLM-L6-v2")
+}
+
+/// Titles with one clear topic each, at these ids; the other records are
+/// look-alike filler.
+const TOPICS: &[(i64, &str, &str)] = &[
+    (
+        7,
+        "A beginner's guide to baking sourdough bread at home",
+        "how do I make bread with a sourdough starter",
+    ),
+    (
+        123,
+        "Training a neural network to recognise handwritten digits",
+        "deep learning model for reading handwriting",
+    ),
+    (
+        345,
+        "The best hiking trails in the Swiss Alps for summer",
+        "mountain walks in Switzerland",
+    ),
+    (
+        499,
+        "Wie man im Winter Energie spart: Heizkosten senken",
+        "reduce heating bills in winter",
+    ),
+];
+
+#[test]
+fn titles_embedded_by_the_host_are_found_by_a_query_sentence() {
+    let (uri, topic) = (milvus(), unique("e2e_embed"));
+    admin(
+        &uri,
+        None,
+        &[
+            "create-seed",
+            "--collection",
+            &topic,
+            "--dim",
+            "384",
+            "--metric",
+            "IP",
+            "--drop",
+        ],
+    );
+    // 500 records: one transform call of 500 texts, whose embedding takes
+    // far longer than the call timeout of 100 ms below; host time must not
+    // count against the guest's deadline.
+    let records: Vec<(String, Vec<u8>)> = (0..500)
+        .map(|id| {
+            let title = TOPICS.iter().find(|t| t.0 == id).map_or_else(
+                || {
+                    format!(
+                        "Quarterly inventory report number {id} for warehouse {}",
+                        id % 17
+                    )
+                },
+                |t| t.1.to_string(),
+            );
+            let record =
+                json!({"id": id, "title": title, "link": format!("https://example.com/{id}")});
+            (id.to_string(), record.to_string().into_bytes())
+        })
+        .collect();
+    produce(&topic, &records);
+
+    let dir = tempfile::tempdir().unwrap();
+    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 500");
+    let embedders = format!(
+        "[embedders.minilm]\nprovider = \"local\"\nmodel_dir = {:?}\nbatch_size = 32\n",
+        model_dir().display().to_string()
+    );
+    let p = pipeline_with(
+        dir.path(),
+        &topic,
+        &unique("g"),
+        kmv_test_artifacts::EMBED_TITLE,
+        "embedder = \"minilm\"",
+        &sink,
+        "call_timeout_ms = 100",
+        &embedders,
+    );
+    let out = run_host(&p, 4.0, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("records_in=500 rows_written=500 skipped=0 failed=0"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(wait_count(&uri, None, &topic, 500), 500);
+
+    let embedder = LocalEmbedder::load(&model_dir(), 32).unwrap();
+    let queries: Vec<String> = TOPICS.iter().map(|t| t.2.to_string()).collect();
+    let vectors = embedder.embed(&queries).unwrap();
+    let client = reqwest::blocking::Client::new();
+    for ((id, title, query), vector) in TOPICS.iter().zip(vectors) {
+        let answer: Json = client
+            .post(format!("{uri}/v1/vector/search"))
+            .json(&json!({
+                "collectionName": topic,
+                "vector": vector,
+                "limit": 3,
+                "outputFields": ["id", "title"],
+            }))
+            .send()
+            .and_then(|r| r.json())
+            .expect("searching Milvus");
+        let hits = answer["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"));
+        // REST v1 gives Int64 ids as strings (JSON numbers lose precision).
+        let first = match &hits[0]["id"] {
+            Json::String(s) => s.parse::<i64>().ok(),
+            other => other.as_i64(),
+        };
+        assert_eq!(
+            first,
+            Some(*id),
+            "query {query:?} should find {title:?} first: {answer}"
+        );
+        assert_eq!(hits[0]["title"].as_str(), Some(*title));
+    }
+}
