@@ -229,19 +229,26 @@ fn member_joining_and_leaving_writes_every_record_once() {
     println!("{:>6.1?} {count} rows of {n}", started.elapsed());
     let a_log = a.term("host A");
 
-    let rows = admin(
-        &uri,
-        None,
-        &[
-            "query",
-            "--collection",
-            &topic,
-            "--fields",
-            "id",
-            "--limit",
-            "16384",
-        ],
-    );
+    // One query returns at most 16,384 rows: read back in id ranges.
+    let mut rows = String::new();
+    for from in (0..n).step_by(10_000) {
+        let expr = format!("id >= {from} && id < {}", from + 10_000);
+        rows += &admin(
+            &uri,
+            None,
+            &[
+                "query",
+                "--collection",
+                &topic,
+                "--expr",
+                &expr,
+                "--fields",
+                "id",
+                "--limit",
+                "16384",
+            ],
+        );
+    }
     let mut seen = vec![0u32; n as usize];
     for line in rows.lines() {
         let row: serde_json::Value = serde_json::from_str(line).unwrap();
