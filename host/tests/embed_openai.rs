@@ -111,6 +111,7 @@ fn embedder(url: &str, dimensions: Option<usize>, batch_size: usize) -> OpenAiEm
         batch_size,
         timeout: Duration::from_secs(5),
         retry: RetryPolicy {
+            forever: false,
             max_attempts: 4,
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(5),

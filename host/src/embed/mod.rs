@@ -235,6 +235,8 @@ fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedde
                 batch_size: config.batch_size,
                 timeout: Duration::from_millis(config.request_timeout_ms),
                 retry: RetryPolicy {
+                    // An embedding call holds up its transform call: bounded.
+                    forever: false,
                     max_attempts: config.retry_max_attempts,
                     initial_backoff: Duration::from_millis(config.retry_initial_backoff_ms),
                     max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
