@@ -172,11 +172,13 @@ fn member_joining_and_leaving_writes_every_record_once() {
     std::fs::write(&p, text.replace("linger_ms = 100", "linger_ms = 2500")).unwrap();
 
     // A long linger keeps up to 2.5 s of polled records in each member's
-    // hands at any moment, so a revocation always finds work in flight for
-    // the revoked partitions: without the flush-and-commit on revocation (and
-    // the dropping of their unsent records), the old owner writes them while
-    // the new owner consumes them again from the last commit, and the
-    // auto-id collection gets them twice.
+    // hands, so revocations find work in flight for the revoked partitions
+    // (which the revoking member flushes and commits, or drops unsent).
+    // Note: on tansu, cooperative rebalancing takes a second JoinGroup round
+    // (held for half the session timeout) before the new owner reads the
+    // committed offsets, which also gives a member without the flush time to
+    // finish; this test passed on the code before the flush as well. It
+    // guards exactly-once across a join and a leave, not the flush alone.
 
     // Records keep flowing through the whole run, in rounds of 250, until
     // B has left; the producer returns how many it produced.
