@@ -251,29 +251,6 @@ fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize, partition
     }
 }
 
-/// Creates `topic` with `partitions` partitions through the admin API.
-fn create_topic(topic: &str, partitions: i32) {
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let results = runtime
-        .block_on(admin.create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
-        ))
-        .expect("CreateTopics");
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
-}
-
 /// The value of `key=` on the first log line holding `needle`.
 fn field_of(log: &str, needle: &str, key: &str) -> String {
     let line = log

@@ -254,3 +254,99 @@ pub fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// Creates `topic` with `partitions` partitions through the admin API.
+pub fn create_topic(topic: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::config::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = runtime
+        .block_on(admin.create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        ))
+        .expect("CreateTopics");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+pub fn milvus_count(uri: &str, collection: &str) -> usize {
+    admin(uri, None, &["count", "--collection", collection])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Checks that `collection` holds exactly the seed articles `0..n`, each once,
+/// read back by primary key in windows below Milvus' 16384-row query limit.
+pub fn assert_exactly_articles(uri: &str, collection: &str, n: i64) {
+    let count = wait_count(uri, None, collection, n as usize);
+    assert_eq!(count, n as usize, "row count of {collection}");
+    let mut ids = Vec::with_capacity(n as usize);
+    let window = 10_000;
+    let mut lo = 0;
+    while lo < n {
+        let hi = (lo + window).min(n);
+        let rows = admin(
+            uri,
+            None,
+            &[
+                "query",
+                "--collection",
+                collection,
+                "--expr",
+                &format!("id >= {lo} and id < {hi}"),
+                "--fields",
+                "id,title,link",
+                "--limit",
+                "16384",
+            ],
+        );
+        for line in rows.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let id = row["id"].as_i64().unwrap();
+            let want = article(id, 8);
+            assert_eq!(row["title"], want["title"], "title of id {id}");
+            assert_eq!(row["link"], want["link"], "link of id {id}");
+            ids.push(id);
+        }
+        lo = hi;
+    }
+    ids.sort_unstable();
+    let mut dups = ids.clone();
+    dups.dedup();
+    assert_eq!(
+        dups.len(),
+        ids.len(),
+        "{} duplicate ids",
+        ids.len() - dups.len()
+    );
+    let missing: Vec<i64> = (0..n).filter(|i| ids.binary_search(i).is_err()).collect();
+    assert!(
+        missing.is_empty(),
+        "{} ids missing, first {:?}",
+        missing.len(),
+        &missing[..missing.len().min(20)]
+    );
+    assert_eq!(ids, (0..n).collect::<Vec<_>>());
+}
+
+/// The value of `key=` in the last line of `log` that contains `marker`.
+pub fn last_field(log: &str, marker: &str, key: &str) -> Option<u64> {
+    let line = log.lines().rev().find(|l| l.contains(marker))?;
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
