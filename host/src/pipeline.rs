@@ -945,3 +945,7 @@ async fn write_with_retry(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -22,7 +22,7 @@ mod retry;
 mod schema;
 
 #[cfg(test)]
-mod mock;
+pub(crate) mod mock;
 
 pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
 pub(crate) use client::expand_token;
