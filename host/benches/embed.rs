@@ -12,16 +12,12 @@
 //!
 //! Run with `cargo bench -p kmv-host --bench embed`.
 
-use kmv_host::embed::LocalEmbedder;
-use std::path::PathBuf;
-use std::time::Instant;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
+use common::{model_dir, repo};
+use kmv_host::embed::LocalEmbedder;
+use std::time::Instant;
 
 fn sentences() -> Vec<String> {
     let path = repo().join("tests/embeddings/bench_sentences.txt");
@@ -74,14 +70,7 @@ fn sentences() -> Vec<String> {
 }
 
 fn main() {
-    let dir = std::env::var_os("KMV_MODEL_DIR").map_or_else(
-        || {
-            std::env::var_os("KMV_STATE")
-                .map_or_else(|| repo().join(".kmv"), PathBuf::from)
-                .join("models/all-MiniLM-L6-v2")
-        },
-        PathBuf::from,
-    );
+    let dir = model_dir();
     let sentences = sentences();
     for batch in [1usize, 32] {
         let embedder = LocalEmbedder::load(&dir, batch).unwrap_or_else(|e| {

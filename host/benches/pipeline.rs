@@ -57,17 +57,14 @@ struct HostRun {
 
 fn pipeline_run(uri: &str, topic: &str, n: usize) -> HostRun {
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!(
-        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nbatch_max_rows = {BATCH}"
-    );
-    let p = pipeline(
-        dir.path(),
-        topic,
-        &unique("bench"),
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
+    let sink = format!("write_mode = \"insert\"\nbatch_max_rows = {BATCH}");
+    let p = PipelineFile::new(dir.path())
+        .topic(topic)
+        .group(&unique("bench"))
+        .module(kmv_test_artifacts::SEED)
+        .milvus(uri, topic)
+        .sink(&sink)
+        .write();
     let log_path = dir.path().join("host.log");
     // Waited for with wait4 below, which clippy cannot see.
     #[allow(clippy::zombie_processes)]

@@ -14,6 +14,9 @@
 //!
 //! Run with `cargo bench -p kmv-host --bench transform`.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use kmv_guest::Transform as _;
 use kmv_host::config::TransformConfig;
 use kmv_host::transform::{KafkaRecord, RecordOutcome, TransformEngine};
@@ -40,13 +43,8 @@ fn records(n: usize, dim: usize) -> Vec<KafkaRecord> {
     let mut seed = 0x9E37_79B9_7F4A_7C15;
     (0..n)
         .map(|i| KafkaRecord {
-            topic: "topic_0".into(),
-            partition: 0,
-            offset: i as i64,
             timestamp: Some(1_700_000_000_000),
-            key: None,
-            value: Some(article(i, dim, &mut seed).into_bytes()),
-            headers: vec![],
+            ..common::record("topic_0", i as i64, article(i, dim, &mut seed))
         })
         .collect()
 }
@@ -65,9 +63,13 @@ fn best_of<F: FnMut() -> usize>(runs: usize, mut f: F) -> (Duration, usize) {
 fn main() {
     let module = kmv_test_artifacts::SEED;
     let config: TransformConfig = toml::from_str(&format!("module = {module:?}")).unwrap();
-    let engine = TransformEngine::load(Path::new(module), &config).expect("loading seed.wasm");
+    let engine = TransformEngine::builder(Path::new(module), &config)
+        .load()
+        .expect("loading seed.wasm");
     let mut worker = engine.worker().unwrap();
-    let unbounded = TransformEngine::load_without_deadline(Path::new(module), &config)
+    let unbounded = TransformEngine::builder(Path::new(module), &config)
+        .deadline(false)
+        .load()
         .expect("loading seed.wasm");
     let mut unbounded_worker = unbounded.worker().unwrap();
 

@@ -3,9 +3,13 @@
 //! Every table denies unknown keys. An error names the file, the line and the
 //! key, and says what would be valid.
 
+use crate::common::invalid::Invalid;
+use crate::errors::ErrorPolicy;
+use crate::transform::{TransformEngine, TransformError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
+
+pub use crate::transform::{TransformConfig, table_to_json};
 
 /// A whole `pipeline.toml`.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,62 +29,18 @@ pub struct PipelineConfig {
     pub embedders: std::collections::BTreeMap<String, crate::embed::EmbedderConfig>,
 }
 
-/// `[transform]`: the WebAssembly component and the limits it runs under.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TransformConfig {
-    /// Path of the `.wasm` component, relative to the pipeline file.
-    pub module: Spanned<PathBuf>,
-    /// Handed to the transform's `init` as JSON.
-    #[serde(default)]
-    pub config: toml::Table,
-    /// The most bytes of keys and values handed to one transform call.
-    #[serde(default = "default_call_max_bytes")]
-    pub call_max_bytes: usize,
-    /// The most records handed to one transform call.
-    #[serde(default = "default_call_max_records")]
-    pub call_max_records: usize,
-    /// How long one transform call may run, in milliseconds, before it is
-    /// stopped and counted as a fault.
-    #[serde(default = "default_call_timeout_ms")]
-    pub call_timeout_ms: u64,
-    /// The most linear memory one transform instance may use, in MiB.
-    #[serde(default = "default_memory_limit_mib")]
-    pub memory_limit_mib: u64,
-    /// Where compiled modules are cached; defaults to the user's cache
-    /// directory (`$XDG_CACHE_HOME/kmv-host`). Set `KMV_CACHE_DIR` or this key
-    /// to move it.
-    pub cache_dir: Option<PathBuf>,
-}
-
-fn default_call_max_bytes() -> usize {
-    256 * 1024
-}
-fn default_call_max_records() -> usize {
-    500
-}
-fn default_call_timeout_ms() -> u64 {
-    2_000
-}
-fn default_memory_limit_mib() -> u64 {
-    128
-}
-
 /// A pipeline file that could not be read or is not valid.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read pipeline file {path}: {source}")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// The file is not valid: bad TOML, an unknown key, a wrong type.
     #[error("{path}:{line}:{column}: {key}{message}")]
     Invalid {
-        /// The file.
         path: PathBuf,
         /// 1-based line of the problem.
         line: usize,
@@ -151,7 +111,6 @@ pub struct Loaded {
     pub base_dir: PathBuf,
     /// The file's text, for locating keys in messages.
     pub text: String,
-    /// The configuration.
     pub config: PipelineConfig,
 }
 
@@ -173,63 +132,101 @@ impl Loaded {
         }
     }
 
+    /// The pipeline's transform, loaded and initialised (see
+    /// [`TransformEngine::for_pipeline`]); a failure to build an embedder or
+    /// to load the module names this file and the table to fix.
+    pub fn load_transform(&self) -> anyhow::Result<TransformEngine> {
+        let c = &self.config;
+        TransformEngine::for_pipeline(&c.transform, &c.embedders, &self.base_dir).map_err(|e| {
+            let table = match &e {
+                TransformError::Embedders(_) => "[embedders]",
+                // `init` refused or faulted: the message names the module.
+                TransformError::Init { .. } | TransformError::InitFault { .. } => {
+                    return anyhow::Error::new(e);
+                }
+                _ => "[transform] module",
+            };
+            anyhow::Error::new(e).context(format!("{}: {table}", self.path.display()))
+        })
+    }
+
+    /// The topic records are said to come from when they are read from a
+    /// file (`kmv-host test`, `check --input`): the first source topic, or `test`.
+    pub fn sample_topic(&self) -> &str {
+        self.config
+            .source
+            .as_ref()
+            .and_then(|s| s.topics.first())
+            .map_or("test", String::as_str)
+    }
+
     /// The transform module's path, resolved against the pipeline file.
     pub fn module_path(&self) -> PathBuf {
-        self.base_dir.join(self.config.transform.module.get_ref())
+        self.config.transform.module_path(&self.base_dir)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let t = &self.config.transform;
-        let module = self.module_path();
-        if !module.is_file() {
-            return Err(self.error_at(
-                t.module.span(),
-                "transform.module",
-                format!(
-                    "no such file: {} (paths are relative to the pipeline file; build the transform with `cargo build --release --target wasm32-wasip2`)",
-                    module.display()
-                ),
-            ));
+        let c = &self.config;
+        let base_dir = &self.base_dir;
+        c.transform
+            .validate(base_dir)
+            .map_err(|e| self.invalid(e))?;
+        if let Some(sink) = &c.sink {
+            sink.validate().map_err(|e| self.invalid(e))?;
         }
-        let checks: [(&str, bool, &str); 4] = [
-            (
-                "transform.call_max_bytes",
-                t.call_max_bytes >= 1024,
-                "must be at least 1024",
-            ),
-            (
-                "transform.call_max_records",
-                t.call_max_records >= 1,
-                "must be at least 1",
-            ),
-            (
-                "transform.call_timeout_ms",
-                t.call_timeout_ms >= 10,
-                "must be at least 10",
-            ),
-            (
-                "transform.memory_limit_mib",
-                (1..=4096).contains(&t.memory_limit_mib),
-                "must be between 1 and 4096",
-            ),
-        ];
-        for (key, ok, message) in checks {
-            if !ok {
-                let span = self.key_span("transform", key.trim_start_matches("transform."));
-                return Err(self.error_at(span, key, message.to_string()));
-            }
+        if let Some(source) = &c.source {
+            source.validate().map_err(|e| self.invalid(e))?;
         }
-        if let Some(sink) = &self.config.sink {
-            sink.validate(self)?;
-        }
-        if let Some(source) = &self.config.source {
-            source.validate(self)?;
-        }
-        self.config.errors.validate(self)?;
-        for (name, embedder) in &self.config.embedders {
-            embedder.validate(name, self)?;
+        self.dead_letter_topic_is_not_a_source()?;
+        c.errors.validate().map_err(|e| self.invalid(e))?;
+        for (name, embedder) in &c.embedders {
+            embedder
+                .validate(name, base_dir)
+                .map_err(|e| self.invalid(e))?;
         }
         Ok(())
+    }
+
+    /// The one check across tables: failed records must not go to a topic
+    /// the pipeline consumes. It runs before `[errors]`'s own checks but
+    /// looks only at a topic the policy writes to and that is not blank, so
+    /// `[errors]`'s complaints about the topic itself (a policy that writes
+    /// no dead letters, a blank name) still come first, as they always did,
+    /// and this one still comes before those about its producer properties.
+    fn dead_letter_topic_is_not_a_source(&self) -> Result<(), ConfigError> {
+        let errors = &self.config.errors;
+        let (ErrorPolicy::DeadLetter, Some(topic)) = (errors.policy(), &errors.dead_letter_topic)
+        else {
+            return Ok(());
+        };
+        let sources = self.config.source.as_ref().map(|s| &s.topics);
+        if topic.trim().is_empty() || !sources.is_some_and(|topics| topics.contains(topic)) {
+            return Ok(());
+        }
+        Err(self.invalid(Invalid::key(
+            "errors",
+            "dead_letter_topic",
+            format!(
+                "`{topic}` is also a source topic: failed records would be consumed again; name another topic"
+            ),
+        )))
+    }
+
+    /// A stage's [`Invalid`] answer, located in the file: at its span, else
+    /// at the line that sets its key, else at the line of its fallback key.
+    fn invalid(&self, invalid: Invalid) -> ConfigError {
+        let span = invalid.span.clone().unwrap_or_else(|| {
+            match (
+                self.key_span(&invalid.table, &invalid.key),
+                invalid.fallback,
+            ) {
+                (std::ops::Range { start: 0, end: 0 }, Some(other)) => {
+                    self.key_span(&invalid.table, other)
+                }
+                (span, _) => span,
+            }
+        });
+        self.error_at(span, &invalid.dotted_key(), invalid.message)
     }
 
     /// The span of `key` in table `[table]` of the file, or the file start
@@ -274,11 +271,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
         .map_or(before.len(), |nl| before.len() - nl - 1)
         + 1;
     (line, column)
-}
-
-/// The `[transform.config]` table as JSON text, for the guest's `init`.
-pub fn table_to_json(table: &toml::Table) -> String {
-    serde_json::to_string(table).expect("a TOML table is valid JSON")
 }
 
 #[cfg(test)]

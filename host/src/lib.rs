@@ -8,14 +8,12 @@
 //! parses the command line and calls [`cli`].
 
 pub mod cli;
+pub mod common;
 pub mod config;
 pub mod embed;
 pub mod errors;
-pub mod inflight;
 pub mod observability;
 pub mod pipeline;
 pub mod sink;
 pub mod source;
-pub mod swap;
-pub mod testing;
 pub mod transform;

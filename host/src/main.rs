@@ -6,7 +6,8 @@ fn main() -> std::process::ExitCode {
     match kmv_host::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: a message that embeds its source is not repeated.
+            eprintln!("error: {}", kmv_host::common::text::error_chain(e.as_ref()));
             std::process::ExitCode::from(2)
         }
     }

@@ -85,13 +85,103 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, EmbedErro
     })
 }
 
+fn model_err(path: &Path, reason: String) -> EmbedError {
+    EmbedError::Model {
+        path: path.to_path_buf(),
+        reason,
+    }
+}
+
+/// `modules.json`: which modules follow the transformer, as the pooling
+/// module's directory (if any) and whether vectors are normalized. Without
+/// it, sentence-transformers uses mean pooling and no normalization.
+fn read_modules(dir: &Path) -> Result<(Option<PathBuf>, bool), EmbedError> {
+    let modules_path = dir.join("modules.json");
+    let (mut pooling_dir, mut normalize) = (None, false);
+    if !modules_path.is_file() {
+        return Ok((pooling_dir, normalize));
+    }
+    let modules: Vec<serde_json::Value> = read_json(&modules_path)?;
+    for m in modules {
+        let entry: ModuleEntry = serde_json::from_value(m.clone())
+            .map_err(|e| model_err(&modules_path, format!("not valid: {e}")))?;
+        let path = m.get("path").and_then(|p| p.as_str()).unwrap_or("");
+        match entry.kind.rsplit('.').next().unwrap_or("") {
+            "Transformer" => {}
+            "Pooling" => pooling_dir = Some(dir.join(path)),
+            "Normalize" => normalize = true,
+            other => {
+                return Err(model_err(
+                    &modules_path,
+                    format!(
+                        "module type `{}` is not supported (only Transformer, Pooling, Normalize)",
+                        if other.is_empty() { &entry.kind } else { other }
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((pooling_dir, normalize))
+}
+
+/// The pooling module's `config.json`: exactly one of mean, CLS or max.
+fn read_pooling(pooling_path: &Path) -> Result<Pooling, EmbedError> {
+    let p: PoolingConfig = read_json(pooling_path)?;
+    match (
+        p.pooling_mode_mean_tokens,
+        p.pooling_mode_cls_token,
+        p.pooling_mode_max_tokens,
+        p.pooling_mode_mean_sqrt_len_tokens,
+    ) {
+        (true, false, false, false) => Ok(Pooling::Mean),
+        (false, true, false, false) => Ok(Pooling::Cls),
+        (false, false, true, false) => Ok(Pooling::Max),
+        _ => Err(model_err(
+            pooling_path,
+            "only one of mean, cls or max pooling is supported".into(),
+        )),
+    }
+}
+
+/// `tokenizer.json`, cutting texts at `max_seq_length` tokens and padding a
+/// batch to its longest text.
+fn load_tokenizer(dir: &Path, max_seq_length: usize) -> Result<Tokenizer, EmbedError> {
+    let tokenizer_path = dir.join("tokenizer.json");
+    let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+        .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_seq_length,
+            ..Default::default()
+        }))
+        .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
+    tokenizer.with_padding(Some(PaddingParams {
+        strategy: PaddingStrategy::BatchLongest,
+        ..Default::default()
+    }));
+    Ok(tokenizer)
+}
+
+/// The BERT weights of `model.safetensors`, on the CPU.
+fn load_model(dir: &Path, config: &BertConfig) -> Result<BertModel, EmbedError> {
+    let weights = dir.join("model.safetensors");
+    if !weights.is_file() {
+        return Err(model_err(&weights, "no such file".into()));
+    }
+    let device = Device::Cpu;
+    // Read into memory rather than memory-mapped: no `unsafe` needed.
+    let vb = VarBuilder::from_buffered_safetensors(
+        std::fs::read(&weights).map_err(|e| model_err(&weights, e.to_string()))?,
+        DType::F32,
+        &device,
+    )
+    .map_err(|e| model_err(&weights, e.to_string()))?;
+    BertModel::load(vb, config).map_err(|e| model_err(&weights, e.to_string()))
+}
+
 impl LocalEmbedder {
     /// Loads the model in `dir`; `batch_size` texts go through the model at once.
     pub fn load(dir: &Path, batch_size: usize) -> Result<LocalEmbedder, EmbedError> {
-        let model_err = |path: &Path, reason: String| EmbedError::Model {
-            path: path.to_path_buf(),
-            reason,
-        };
         if !dir.is_dir() {
             return Err(model_err(
                 dir,
@@ -99,55 +189,15 @@ impl LocalEmbedder {
             ));
         }
         let config: BertConfig = read_json(&dir.join("config.json"))?;
-
-        // modules.json: which modules follow the transformer. Without it,
-        // sentence-transformers uses mean pooling and no normalization.
-        let modules_path = dir.join("modules.json");
-        let (mut pooling, mut normalize, mut pooling_dir) = (Pooling::Mean, false, None);
-        if modules_path.is_file() {
-            let modules: Vec<serde_json::Value> = read_json(&modules_path)?;
-            for m in modules {
-                let entry: ModuleEntry = serde_json::from_value(m.clone())
-                    .map_err(|e| model_err(&modules_path, format!("not valid: {e}")))?;
-                let path = m.get("path").and_then(|p| p.as_str()).unwrap_or("");
-                match entry.kind.rsplit('.').next().unwrap_or("") {
-                    "Transformer" => {}
-                    "Pooling" => pooling_dir = Some(dir.join(path)),
-                    "Normalize" => normalize = true,
-                    other => {
-                        return Err(model_err(
-                            &modules_path,
-                            format!(
-                                "module type `{}` is not supported (only Transformer, Pooling, Normalize)",
-                                if other.is_empty() { &entry.kind } else { other }
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
+        let (pooling_dir, normalize) = read_modules(dir)?;
         let pooling_path = pooling_dir
             .unwrap_or_else(|| dir.join("1_Pooling"))
             .join("config.json");
-        if pooling_path.is_file() {
-            let p: PoolingConfig = read_json(&pooling_path)?;
-            pooling = match (
-                p.pooling_mode_mean_tokens,
-                p.pooling_mode_cls_token,
-                p.pooling_mode_max_tokens,
-                p.pooling_mode_mean_sqrt_len_tokens,
-            ) {
-                (true, false, false, false) => Pooling::Mean,
-                (false, true, false, false) => Pooling::Cls,
-                (false, false, true, false) => Pooling::Max,
-                _ => {
-                    return Err(model_err(
-                        &pooling_path,
-                        "only one of mean, cls or max pooling is supported".into(),
-                    ));
-                }
-            };
-        }
+        let pooling = if pooling_path.is_file() {
+            read_pooling(&pooling_path)?
+        } else {
+            Pooling::Mean
+        };
         let st_path = dir.join("sentence_bert_config.json");
         let max_seq_length = if st_path.is_file() {
             read_json::<SentenceBertConfig>(&st_path)?.max_seq_length
@@ -156,36 +206,9 @@ impl LocalEmbedder {
         }
         .unwrap_or(config.max_position_embeddings)
         .min(config.max_position_embeddings);
-
-        let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_seq_length,
-                ..Default::default()
-            }))
-            .map_err(|e| model_err(&tokenizer_path, e.to_string()))?;
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..Default::default()
-        }));
-
-        let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            return Err(model_err(&weights, "no such file".into()));
-        }
-        let device = Device::Cpu;
-        // Read into memory rather than memory-mapped: no `unsafe` needed.
-        let vb = VarBuilder::from_buffered_safetensors(
-            std::fs::read(&weights).map_err(|e| model_err(&weights, e.to_string()))?,
-            DType::F32,
-            &device,
-        )
-        .map_err(|e| model_err(&weights, e.to_string()))?;
-        let model = BertModel::load(vb, &config).map_err(|e| model_err(&weights, e.to_string()))?;
+        let tokenizer = load_tokenizer(dir, max_seq_length)?;
         Ok(LocalEmbedder {
-            model,
+            model: load_model(dir, &config)?,
             tokenizer,
             pooling,
             normalize,

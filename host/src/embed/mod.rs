@@ -16,8 +16,9 @@ mod openai;
 pub use local::{LocalEmbedder, Pooling};
 pub use openai::{OpenAiEmbedder, OpenAiOptions};
 
-use crate::config::{ConfigError, Loaded};
-use crate::sink::{RetryPolicy, Secret};
+use crate::common::env::{self, EnvError, Secret};
+use crate::common::invalid::Invalid;
+use crate::common::retry::RetryPolicy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,13 +65,25 @@ pub struct EmbedderConfig {
     /// 429, 5xx or a transport error.
     #[serde(default = "default_retry_max_attempts")]
     pub retry_max_attempts: u32,
-    /// `openai`: the wait after the first failed attempt in milliseconds; it
-    /// doubles with each attempt.
+    /// `openai`: the wait after the first failed attempt, in milliseconds;
+    /// it doubles with each attempt.
     #[serde(default = "default_retry_initial_backoff_ms")]
     pub retry_initial_backoff_ms: u64,
-    /// `openai`: the longest wait between attempts in milliseconds.
+    /// `openai`: the longest wait between attempts, in milliseconds.
     #[serde(default = "default_retry_max_backoff_ms")]
     pub retry_max_backoff_ms: u64,
+}
+
+fn default_retry_max_attempts() -> u32 {
+    5
+}
+
+fn default_retry_initial_backoff_ms() -> u64 {
+    200
+}
+
+fn default_retry_max_backoff_ms() -> u64 {
+    10_000
 }
 
 fn default_batch_size() -> usize {
@@ -78,15 +91,6 @@ fn default_batch_size() -> usize {
 }
 fn default_request_timeout_ms() -> u64 {
     30_000
-}
-fn default_retry_max_attempts() -> u32 {
-    5
-}
-fn default_retry_initial_backoff_ms() -> u64 {
-    200
-}
-fn default_retry_max_backoff_ms() -> u64 {
-    10_000
 }
 
 /// Why an embedder could not be built or could not embed.
@@ -103,7 +107,16 @@ pub enum EmbedError {
     /// Embedding failed (the model or the endpoint).
     #[error("{0}")]
     Failed(String),
-    /// The configuration cannot be used (e.g. the key's variable is not set).
+    /// A `${NAME}` in `api_key` or `model_dir` could not be expanded.
+    #[error("embedder `{embedder}`: {}", env.at(key))]
+    Env {
+        embedder: String,
+        /// `api_key` or `model_dir`.
+        key: &'static str,
+        /// What is wrong (not a `source`: the message already says it).
+        env: EnvError,
+    },
+    /// The configuration cannot be used (e.g. a key that expands to nothing).
     #[error("embedder `{name}`: {reason}")]
     Config {
         /// The embedder.
@@ -144,12 +157,16 @@ impl Embedders {
         Embedders::default()
     }
 
-    /// Builds every embedder of a loaded pipeline (loads local models,
-    /// expands API keys).
-    pub fn from_loaded(loaded: &Loaded) -> Result<Embedders, EmbedError> {
+    /// Builds every embedder of a pipeline's `[embedders]` (loads local
+    /// models, expands API keys); `base_dir` is the pipeline file's folder,
+    /// which model directories are relative to.
+    pub fn from_config(
+        embedders: &BTreeMap<String, EmbedderConfig>,
+        base_dir: &Path,
+    ) -> Result<Embedders, EmbedError> {
         let mut by_name = BTreeMap::new();
-        for (name, config) in &loaded.config.embedders {
-            let embedder = build(name, config, &loaded.base_dir)?;
+        for (name, config) in embedders {
+            let embedder = build(name, config, base_dir)?;
             by_name.insert(name.clone(), embedder);
         }
         Ok(Embedders::from_map(by_name))
@@ -189,22 +206,21 @@ impl Embedders {
     }
 }
 
-/// Expands `${NAME}` in `key`'s `text` from the environment (the sink
-/// token's rules). Errors name the variable, never its value.
-fn expand(name: &str, key: &str, text: &str) -> Result<String, EmbedError> {
-    use crate::sink::SinkError;
-    crate::sink::expand_token(&Secret::new(text), |v| std::env::var(v).ok())
-        .map(|s| s.expose().to_string())
-        .map_err(|e| EmbedError::Config {
+/// Expands `${NAME}` in `key`'s `text` from the environment. Errors name
+/// the variable, never its value.
+fn expand(name: &str, key: &'static str, text: &str) -> Result<String, EmbedError> {
+    let out = env::expand_env(text).map_err(|env| EmbedError::Env {
+        embedder: name.into(),
+        key,
+        env,
+    })?;
+    if out.is_empty() {
+        return Err(EmbedError::Config {
             name: name.into(),
-            reason: match e {
-                SinkError::TokenEnv { name, state } => {
-                    format!("{key} names the environment variable `{name}`, which is {state}")
-                }
-                SinkError::TokenSyntax(m) => format!("{key}: {m}"),
-                other => other.to_string(),
-            },
-        })
+            reason: format!("{key}: is empty; remove it when the server needs no token"),
+        });
+    }
+    Ok(out)
 }
 
 fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedder, EmbedError> {
@@ -234,14 +250,14 @@ fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedde
                 dimensions: config.dimensions,
                 batch_size: config.batch_size,
                 timeout: Duration::from_millis(config.request_timeout_ms),
-                retry: RetryPolicy {
-                    // An embedding call holds up its transform call: bounded.
-                    forever: false,
-                    max_attempts: config.retry_max_attempts,
-                    initial_backoff: Duration::from_millis(config.retry_initial_backoff_ms),
-                    max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
-                    jitter: 0.2,
-                },
+                // An embedding call holds up its transform call: bounded.
+                retry: RetryPolicy::from_keys(
+                    false,
+                    config.retry_max_attempts,
+                    config.retry_initial_backoff_ms,
+                    config.retry_max_backoff_ms,
+                    0.2,
+                ),
             };
             Ok(Embedder::OpenAi(OpenAiEmbedder::new(options)?))
         }
@@ -249,16 +265,14 @@ fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedde
 }
 
 impl EmbedderConfig {
-    /// Checks that the keys fit the provider.
-    pub(crate) fn validate(&self, name: &str, loaded: &Loaded) -> Result<(), ConfigError> {
+    /// Checks table `[embedders.NAME]` on its own: that the keys fit the
+    /// provider. `model_dir` is taken relative to `base_dir`, the pipeline
+    /// file's folder.
+    pub(crate) fn validate(&self, name: &str, base_dir: &Path) -> Result<(), Invalid> {
         let table = format!("embedders.{name}");
-        let err = |key: &str, message: String| {
-            let span = match loaded.key_span(&table, key) {
-                std::ops::Range { start: 0, end: 0 } => loaded.key_span(&table, "provider"),
-                s => s,
-            };
-            loaded.error_at(span, &format!("{table}.{key}"), message)
-        };
+        // A key the table lacks (a required one) is pointed at by its provider.
+        let err =
+            |key: &str, message: String| Err(Invalid::key(&table, key, message).or_at("provider"));
         type Keys<'a> = &'a [(&'a str, bool)];
         let (needed, foreign): (Keys, Keys) = match self.provider {
             Provider::Local => (
@@ -281,50 +295,48 @@ impl EmbedderConfig {
         };
         for (key, present) in needed {
             if !present {
-                return Err(err(
-                    key,
-                    format!("is required with provider = \"{provider}\""),
-                ));
+                return err(key, format!("is required with provider = \"{provider}\""));
             }
         }
         for (key, present) in foreign {
             if *present {
-                return Err(err(
+                return err(
                     key,
                     format!("does not apply to provider = \"{provider}\"; remove it"),
-                ));
+                );
             }
         }
         if !(1..=2048).contains(&self.batch_size) {
-            return Err(err("batch_size", "must be between 1 and 2048".into()));
+            return err("batch_size", "must be between 1 and 2048".into());
         }
         if self.dimensions == Some(0) {
-            return Err(err("dimensions", "must be at least 1".into()));
+            return err("dimensions", "must be at least 1".into());
         }
         if let Some(url) = &self.url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(err(
+            return err(
                 "url",
                 format!(
                     "`{url}` must start with http:// or https:// (e.g. https://api.openai.com/v1)"
                 ),
-            ));
+            );
         }
         if self.request_timeout_ms < 100 {
-            return Err(err("request_timeout_ms", "must be at least 100".into()));
+            return err("request_timeout_ms", "must be at least 100".into());
         }
         if self.retry_max_attempts < 1 {
-            return Err(err("retry_max_attempts", "must be at least 1".into()));
+            return err("retry_max_attempts", "must be at least 1".into());
         }
         if let Some(dir) = &self.model_dir
             && !dir.get_ref().contains("${")
         {
-            let path = loaded.base_dir.join(dir.get_ref());
+            let path = base_dir.join(dir.get_ref());
             if !path.join("config.json").is_file() {
-                return Err(loaded.error_at(
+                return Err(Invalid::at(
                     dir.span(),
-                    &format!("{table}.model_dir"),
+                    &table,
+                    "model_dir",
                     format!(
                         "{} is not a sentence-transformers model directory (no config.json; paths are relative to the pipeline file; fetch all-MiniLM-L6-v2 with tests/embeddings/fetch_model.sh)",
                         path.display()

@@ -5,13 +5,16 @@
 //! `dimensions` when configured, with `Authorization: Bearer KEY` when a key
 //! is set. Answer: `{"data": [{"index", "embedding"}, ...]}`, possibly out of
 //! order (sorted by `index` here). HTTP 408, 429 and 5xx and transport
-//! errors are retried with the sink's backoff ([`RetryPolicy`]); other
+//! errors are retried with the shared backoff ([`RetryPolicy`]); other
 //! statuses (400, 401, 403, 404, ...) fail at once. The key never appears in
 //! an error: answers are scrubbed of it.
 
 use super::EmbedError;
-use crate::sink::{RetryPolicy, Secret};
+use crate::common::env::Secret;
+use crate::common::retry::{GaveUp, RetryPolicy, Retryable, block_on, retry, retryable_status};
+use crate::common::text::{self, error_chain};
 use serde::Deserialize;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 /// Where and how to call the endpoint.
@@ -71,6 +74,12 @@ enum Attempt {
     Fail(String),
 }
 
+impl Retryable for Attempt {
+    fn is_retryable(&self) -> bool {
+        matches!(self, Attempt::Retry(_))
+    }
+}
+
 impl OpenAiEmbedder {
     /// A client for `options` (no request is sent yet).
     pub fn new(options: OpenAiOptions) -> Result<OpenAiEmbedder, EmbedError> {
@@ -109,30 +118,39 @@ impl OpenAiEmbedder {
         if let Some(d) = self.options.dimensions {
             body["dimensions"] = d.into();
         }
-        let policy = &self.options.retry;
-        let mut attempt = 1;
-        loop {
-            match self.attempt(&body, texts.len()) {
-                Ok(v) => return Ok(v),
-                Err(Attempt::Fail(reason)) => return Err(EmbedError::Failed(reason)),
-                Err(Attempt::Retry(reason)) => {
-                    if attempt >= policy.max_attempts {
-                        return Err(EmbedError::Failed(format!(
-                            "{reason} (gave up after {attempt} attempts)"
-                        )));
-                    }
-                    let delay = policy.backoff(attempt);
-                    tracing::warn!(
-                        endpoint = self.endpoint,
-                        attempt,
-                        delay_ms = delay.as_millis() as u64,
-                        reason = self.scrub(&reason),
-                        "Embedding request failed; retrying."
-                    );
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
-            }
+        // Blocking requests and a blocking sleep: the loop never waits for
+        // a wake-up, so it runs on this thread.
+        let outcome = block_on(retry(
+            &self.options.retry,
+            |_| std::future::ready(self.attempt(&body, texts.len())),
+            |r| {
+                let (Attempt::Retry(reason) | Attempt::Fail(reason)) = r.error;
+                tracing::warn!(
+                    endpoint = self.endpoint,
+                    attempt = r.attempt,
+                    delay_ms = r.delay.as_millis() as u64,
+                    reason = self.scrub(reason),
+                    "Embedding request failed; retrying."
+                );
+                ControlFlow::Continue(())
+            },
+            |delay| {
+                std::thread::sleep(delay);
+                std::future::ready(())
+            },
+        ));
+        match outcome {
+            Ok(done) => Ok(done.value),
+            Err(GaveUp {
+                error: Attempt::Retry(reason),
+                attempts,
+            }) => Err(EmbedError::Failed(format!(
+                "{reason} (gave up after {attempts} attempts)"
+            ))),
+            Err(GaveUp {
+                error: Attempt::Fail(reason),
+                ..
+            }) => Err(EmbedError::Failed(reason)),
         }
     }
 
@@ -159,9 +177,10 @@ impl OpenAiEmbedder {
                 self.endpoint,
                 describe_error(&bytes)
             ));
-            return Err(match status {
-                408 | 429 | 500..=599 => Attempt::Retry(reason),
-                _ => Attempt::Fail(reason),
+            return Err(if retryable_status(status) {
+                Attempt::Retry(reason)
+            } else {
+                Attempt::Fail(reason)
             });
         }
         let mut answer: Answer = serde_json::from_slice(&bytes).map_err(|e| {
@@ -200,10 +219,8 @@ impl OpenAiEmbedder {
 
     /// `message` without the API key in it.
     fn scrub(&self, message: &str) -> String {
-        match &self.options.api_key {
-            Some(key) if !key.expose().is_empty() => message.replace(key.expose(), "<redacted>"),
-            _ => message.to_string(),
-        }
+        let key = self.options.api_key.as_ref().map_or("", Secret::expose);
+        text::scrub(message, &[key])
     }
 }
 
@@ -220,21 +237,5 @@ fn describe_error(bytes: &[u8]) -> String {
         }
         return s;
     }
-    let text = String::from_utf8_lossy(bytes);
-    let mut end = text.len().min(300);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+    text::truncate(&String::from_utf8_lossy(bytes), 300).to_string()
 }

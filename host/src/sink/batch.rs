@@ -9,7 +9,6 @@ use super::encode::{EncodedRow, PrimaryKey};
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::fmt;
-use std::time::Instant;
 
 /// A finished write request body.
 #[derive(Clone)]
@@ -86,19 +85,13 @@ pub enum PushRefusal {
     /// store both. For an upsert, write this batch and push the row again
     /// (the later row wins); for an insert the row is a duplicate.
     #[error("primary key {key} is already in this batch")]
-    DuplicateKey {
-        /// The key.
-        key: PrimaryKey,
-    },
+    DuplicateKey { key: PrimaryKey },
 }
 
 /// A row [`BatchBuilder::push`] did not take, handed back with its tag.
 pub struct PushError<T> {
-    /// Why.
     pub refusal: PushRefusal,
-    /// The row.
     pub row: EncodedRow,
-    /// Its tag.
     pub tag: T,
 }
 
@@ -128,7 +121,6 @@ pub struct BatchBuilder<T> {
     keys: HashSet<PrimaryKey>,
     max_rows: usize,
     max_bytes: usize,
-    opened: Option<Instant>,
 }
 
 impl<T> fmt::Debug for BatchBuilder<T> {
@@ -172,7 +164,6 @@ impl<T> BatchBuilder<T> {
             keys: HashSet::new(),
             max_rows: max_rows.max(1),
             max_bytes,
-            opened: None,
         }
     }
 
@@ -189,11 +180,6 @@ impl<T> BatchBuilder<T> {
     /// The body's size if it were taken now.
     pub fn bytes(&self) -> usize {
         self.buf.len() + TAIL.len()
-    }
-
-    /// When the first row of this batch was pushed (for `linger_ms`).
-    pub fn opened_at(&self) -> Option<Instant> {
-        self.opened
     }
 
     /// The tags of the rows so far, in row order.
@@ -244,7 +230,6 @@ impl<T> BatchBuilder<T> {
         }
         self.rows += 1;
         self.tags.push(tag);
-        self.opened.get_or_insert_with(Instant::now);
         Ok(())
     }
 
@@ -259,7 +244,6 @@ impl<T> BatchBuilder<T> {
         bytes.extend_from_slice(TAIL);
         let rows = std::mem::take(&mut self.rows);
         self.keys.clear();
-        self.opened = None;
         Some(Batch {
             body: BatchBody {
                 bytes: Bytes::from(bytes),
@@ -293,7 +277,6 @@ mod tests {
         b.push(row(1, "a"), "r1").unwrap();
         b.push(row(2, "b"), "r2").unwrap();
         assert_eq!(b.len(), 2);
-        assert!(b.opened_at().is_some());
         let expected = r#"{"collectionName":"topic_0","dbName":"db1","data":[{"id":1,"t":"a"},{"id":2,"t":"b"}]}"#;
         assert_eq!(b.bytes(), expected.len());
         let batch = b.take().unwrap();
@@ -304,7 +287,6 @@ mod tests {
         serde_json::from_slice::<serde_json::Value>(batch.body.as_bytes()).unwrap();
         // The builder starts over, keys included.
         assert!(b.is_empty());
-        assert!(b.opened_at().is_none());
         b.push(row(1, "again"), "r3").unwrap();
         assert_eq!(
             b.take().unwrap().body.as_bytes(),

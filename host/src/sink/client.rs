@@ -1,5 +1,6 @@
-//! The HTTP service: builds the REST requests, sends them, and turns Milvus'
-//! answers into outcomes.
+//! The HTTP service: sends the requests `request_builder` makes, and turns
+//! Milvus' answers into outcomes: connect (find the REST API, read the
+//! schema), describe, write.
 //!
 //! Shapes follow Milvus' own handlers: REST v1 in
 //! `internal/distributed/proxy/httpserver/handler_v1.go` (v2.3.5), REST v2 in
@@ -9,266 +10,17 @@
 
 use super::batch::{BatchBody, BatchBuilder};
 use super::encode::{PrimaryKey, RowEncoder};
-use super::retry::{FailureClass, RetryPolicy, classify};
-use super::schema::{CollectionSchema, DataType, SchemaError};
-use super::{ApiVersion, Secret, SinkConfig, WriteMode};
+use super::error::{FailureClass, SinkError, WriteError, WriteOk};
+use super::request_builder::Endpoint;
+use super::retry::classify;
+use super::schema::{CollectionSchema, DataType};
+use super::{ApiVersion, RestApi, RetryPolicy, Secret, SinkConfig, WriteMode, WriteOp};
+use crate::common::env;
+use crate::common::text::{self, error_chain};
 use bytes::Bytes;
-use reqwest::header::{HeaderMap, HeaderValue};
 use std::fmt;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-
-/// The REST API a server was found to speak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestApi {
-    /// `/v1/vector/...` (Milvus 2.3).
-    V1,
-    /// `/v2/vectordb/...` (Milvus 2.4+, Zilliz Cloud).
-    V2,
-}
-
-impl fmt::Display for RestApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RestApi::V1 => "v1",
-            RestApi::V2 => "v2",
-        })
-    }
-}
-
-/// How rows are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOp {
-    /// `insert`: every row is a new entity.
-    Insert,
-    /// `upsert`: a row replaces the entity with its primary key, so a replay
-    /// leaves no duplicates.
-    Upsert,
-}
-
-impl fmt::Display for WriteOp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WriteOp::Insert => "insert",
-            WriteOp::Upsert => "upsert",
-        })
-    }
-}
-
-/// Why the sink could not start. Messages never hold the token.
-#[derive(Debug, thiserror::Error)]
-pub enum SinkError {
-    /// `sink.token` names an environment variable that is not set (or empty).
-    #[error("sink.token names the environment variable `{name}`, which is {state}")]
-    TokenEnv {
-        /// The variable.
-        name: String,
-        /// "not set" or "empty".
-        state: &'static str,
-    },
-    /// `sink.token` is malformed.
-    #[error("sink.token: {0}")]
-    TokenSyntax(String),
-    /// The HTTP client could not be built, or the endpoint is not a URL.
-    #[error("sink.endpoint `{endpoint}`: {reason}")]
-    Endpoint {
-        /// The endpoint.
-        endpoint: String,
-        /// Why.
-        reason: String,
-    },
-    /// Nothing answered at the endpoint.
-    #[error("cannot reach Milvus at {endpoint}: {reason}")]
-    Unreachable {
-        /// The endpoint.
-        endpoint: String,
-        /// The connection error.
-        reason: String,
-    },
-    /// HTTP 401 or code 1800.
-    #[error("Milvus at {endpoint} refused the token (check sink.token): {message}")]
-    Auth {
-        /// The endpoint.
-        endpoint: String,
-        /// Milvus' message.
-        message: String,
-    },
-    /// HTTP 403: the token's user lacks a privilege.
-    #[error(
-        "Milvus at {endpoint} denied access to collection `{collection}` (HTTP 403, code {code}): {message}; grant the token's user the privileges it needs"
-    )]
-    Forbidden {
-        /// The endpoint.
-        endpoint: String,
-        /// The collection.
-        collection: String,
-        /// The body code.
-        code: i64,
-        /// Milvus' message.
-        message: String,
-    },
-    /// The server does not have the REST API asked for (`sink.api`).
-    #[error("{endpoint} does not answer REST {api} (HTTP 404 for {path}){hint}")]
-    ApiNotFound {
-        /// The endpoint.
-        endpoint: String,
-        /// The API tried.
-        api: RestApi,
-        /// The path tried.
-        path: String,
-        /// What to do about it.
-        hint: &'static str,
-    },
-    /// The collection does not exist.
-    #[error(
-        "collection `{collection}` does not exist in database `{database}` at {endpoint}{}; create it first",
-        existing_list(.existing)
-    )]
-    CollectionNotFound {
-        /// The endpoint.
-        endpoint: String,
-        /// The database.
-        database: String,
-        /// The collection.
-        collection: String,
-        /// The collections that do exist, when they could be listed.
-        existing: Option<Vec<String>>,
-    },
-    /// The database does not exist.
-    #[error("database `{database}` does not exist at {endpoint} (sink.database)")]
-    DatabaseNotFound {
-        /// The endpoint.
-        endpoint: String,
-        /// The database.
-        database: String,
-    },
-    /// The collection is not loaded.
-    #[error(
-        "collection `{collection}` at {endpoint} is not loaded (or still loading); load it, e.g. with pymilvus `Collection(\"{collection}\").load()` or REST v2 `POST /v2/vectordb/collections/load {{\"collectionName\":\"{collection}\"}}`, then start again"
-    )]
-    NotLoaded {
-        /// The endpoint.
-        endpoint: String,
-        /// The collection.
-        collection: String,
-    },
-    /// `write_mode = "upsert"` on an auto-id collection.
-    #[error(
-        "sink.write_mode = \"upsert\" needs rows that carry the primary key, but collection `{collection}` has auto-id on `{primary}`; use write_mode = \"insert\" or \"auto\""
-    )]
-    UpsertOnAutoId {
-        /// The collection.
-        collection: String,
-        /// Its primary key field.
-        primary: String,
-    },
-    /// The collection has fields the server's REST API cannot write.
-    #[error(
-        "collection `{collection}` has {fields}, which Milvus 2.3's REST v1 cannot insert (it answers code 1100/1804); write to Milvus 2.4+ (REST v2) or drop those fields"
-    )]
-    UnsupportedOnV1 {
-        /// The collection.
-        collection: String,
-        /// The fields and their types.
-        fields: String,
-    },
-    /// The schema could not be understood.
-    #[error("collection `{collection}` at {endpoint}: {source}")]
-    Schema {
-        /// The endpoint.
-        endpoint: String,
-        /// The collection.
-        collection: String,
-        /// What is wrong.
-        source: SchemaError,
-    },
-    /// Any other failed answer.
-    #[error("Milvus at {endpoint} failed to {what} (HTTP {status}, code {code}): {message}")]
-    Server {
-        /// The endpoint.
-        endpoint: String,
-        /// What was asked.
-        what: String,
-        /// The HTTP status.
-        status: u16,
-        /// The body code, or `-` without one.
-        code: String,
-        /// Milvus' message.
-        message: String,
-    },
-}
-
-fn existing_list(existing: &Option<Vec<String>>) -> String {
-    match existing.as_deref() {
-        None => String::new(),
-        Some([]) => " (that database has no collections)".into(),
-        Some(names) => {
-            const MAX: usize = 20;
-            let mut s = format!(" (it has: `{}`", names[..names.len().min(MAX)].join("`, `"));
-            if names.len() > MAX {
-                s.push_str(&format!(" and {} more", names.len() - MAX));
-            }
-            s.push(')');
-            s
-        }
-    }
-}
-
-/// A write that did not go through.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum WriteError {
-    /// The server is busy, not ready or unreachable: the same batch may be
-    /// sent again (see [`RetryPolicy`]).
-    #[error("{reason}")]
-    Retryable {
-        /// What happened.
-        reason: String,
-        /// The wait the server asked for (HTTP `Retry-After`).
-        retry_after: Option<Duration>,
-    },
-    /// The batch is invalid (e.g. codes 1804, 1100): sending it again gives
-    /// the same answer.
-    #[error("Milvus rejected the batch (code {code}): {message}")]
-    Rejected {
-        /// The body code (or the HTTP status when there was none).
-        code: i64,
-        /// Milvus' message.
-        message: String,
-    },
-    /// Nothing can be written until someone acts: the token, the collection,
-    /// a quota, or an answer that does not match what was sent.
-    #[error("{reason}")]
-    Fatal {
-        /// What happened and what to check.
-        reason: String,
-    },
-}
-
-impl WriteError {
-    /// Retryable, rejected or fatal.
-    pub fn class(&self) -> FailureClass {
-        match self {
-            WriteError::Retryable { .. } => FailureClass::Retryable,
-            WriteError::Rejected { .. } => FailureClass::Rejected,
-            WriteError::Fatal { .. } => FailureClass::Fatal,
-        }
-    }
-}
-
-/// A batch Milvus took.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WriteOk {
-    /// Rows Milvus says it wrote (always the rows sent).
-    pub rows: usize,
-    /// Their primary keys, as Milvus reports them (generated ones on
-    /// auto-id collections).
-    pub ids: Vec<PrimaryKey>,
-}
-
-/// Connects to the Milvus of `config`; see [`MilvusSink::connect`].
-pub async fn connect(config: &SinkConfig) -> Result<MilvusSink, SinkError> {
-    MilvusSink::connect(config).await
-}
 
 /// A connection to one Milvus collection, ready to write batches.
 pub struct MilvusSink {
@@ -403,7 +155,7 @@ impl MilvusSink {
             encoder: RowEncoder::new(schema, api),
             batch_max_rows: config.batch_max_rows,
             batch_max_bytes: config.batch_max_bytes,
-            retry: RetryPolicy::from_config(config),
+            retry: config.retry_policy(),
         })
     }
 
@@ -507,6 +259,27 @@ impl MilvusSink {
         result
     }
 
+    /// What to tell the user about a write answer that stops the pipeline.
+    fn fatal_reason(&self, status: u16, code: Option<i64>, text: &str) -> String {
+        let (base, collection) = (&self.endpoint.base, &self.encoder.schema().name);
+        match (status, code) {
+            (401, _) | (_, Some(1800)) => {
+                format!("Milvus at {base} refused the token (check sink.token): {text}")
+            }
+            (403, _) => {
+                format!("Milvus at {base} denied writing to collection `{collection}`: {text}")
+            }
+            (_, Some(100)) => {
+                format!("collection `{collection}` no longer exists at {base}: {text}")
+            }
+            (404, _) => format!(
+                "{base} answered HTTP 404 to a REST {} {}: {text}",
+                self.api, self.op
+            ),
+            _ => format!("Milvus refused the {}: {text}", self.op),
+        }
+    }
+
     /// Turns the answer to a write into an outcome.
     pub(crate) fn write_answer(
         &self,
@@ -530,25 +303,7 @@ impl MilvusSink {
                     message: answer.message,
                 },
                 FailureClass::Fatal => WriteError::Fatal {
-                    reason: match (status, code) {
-                        (401, _) | (_, Some(1800)) => format!(
-                            "Milvus at {} refused the token (check sink.token): {text}",
-                            self.endpoint.base
-                        ),
-                        (403, _) => format!(
-                            "Milvus at {} denied writing to collection `{collection}`: {text}",
-                            self.endpoint.base
-                        ),
-                        (_, Some(100)) => format!(
-                            "collection `{collection}` no longer exists at {}: {text}",
-                            self.endpoint.base
-                        ),
-                        (404, _) => format!(
-                            "{} answered HTTP 404 to a REST {} {}: {text}",
-                            self.endpoint.base, self.api, self.op
-                        ),
-                        _ => format!("Milvus refused the {}: {text}", self.op),
-                    },
+                    reason: self.fatal_reason(status, code, &text),
                 },
             });
         }
@@ -623,22 +378,6 @@ fn request_failure(endpoint: &str, e: &reqwest::Error) -> WriteError {
     }
 }
 
-/// An error and its sources, `: `-separated (reqwest hides the cause, e.g.
-/// "Connection refused", in its sources).
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        source = inner.source();
-    }
-    s
-}
-
 /// A Milvus answer: HTTP status and the JSON envelope `{code, message, data}`.
 #[derive(Debug)]
 struct Answer {
@@ -697,25 +436,14 @@ impl Answer {
 /// part), and not too long.
 fn scrub(message: &str, token: Option<&Secret>) -> String {
     const MAX: usize = 1000;
-    let mut s = message.to_string();
-    if let Some(token) = token {
-        let t = token.expose();
-        if !t.is_empty() {
-            s = s.replace(t, "<redacted>");
-        }
-        if let Some((_, password)) = t.split_once(':')
-            && password.len() >= 3
-        {
-            s = s.replace(password, "<redacted>");
-        }
-    }
+    let t = token.map_or("", Secret::expose);
+    let password = match t.split_once(':') {
+        Some((_, password)) if password.len() >= 3 => password,
+        _ => "",
+    };
+    let s = text::scrub(message, &[t, password]);
     if s.len() > MAX {
-        let mut end = MAX;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str("...");
+        return format!("{}...", text::truncate(&s, MAX));
     }
     s
 }
@@ -726,47 +454,7 @@ pub(crate) fn expand_token(
     token: &Secret,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Secret, SinkError> {
-    let text = token.expose();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err(SinkError::TokenSyntax(
-                "`${` without a closing `}` (write `${NAME}` to read the environment variable NAME)"
-                    .into(),
-            ));
-        };
-        let name = &after[..end];
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
-            return Err(SinkError::TokenSyntax(
-                "`${...}` must hold an environment variable name (letters, digits, `_`)".into(),
-            ));
-        }
-        match lookup(name) {
-            None => {
-                return Err(SinkError::TokenEnv {
-                    name: name.into(),
-                    state: "not set",
-                });
-            }
-            Some(v) if v.is_empty() => {
-                return Err(SinkError::TokenEnv {
-                    name: name.into(),
-                    state: "empty",
-                });
-            }
-            Some(v) => out.push_str(&v),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
+    let out = env::expand(token.expose(), lookup).map_err(SinkError::TokenEnv)?;
     if out.is_empty() {
         return Err(SinkError::TokenSyntax(
             "is empty; remove it when the server needs no token".into(),
@@ -775,194 +463,8 @@ pub(crate) fn expand_token(
     Ok(Secret::new(out))
 }
 
-/// Where requests go and how: the request builder. Building a request
-/// needs no server, so tests check paths, headers and bodies directly.
-pub(crate) struct Endpoint {
-    pub(crate) http: reqwest::Client,
-    /// The endpoint without a trailing `/`.
-    pub(crate) base: String,
-    pub(crate) token: Option<Secret>,
-    pub(crate) database: Option<String>,
-    request_timeout: Duration,
-}
-
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
-            .field("base", &self.base)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("database", &self.database)
-            .finish_non_exhaustive()
-    }
-}
-
+/// Sending requests and reading answers (building them is `request_builder`'s).
 impl Endpoint {
-    pub(crate) fn new(config: &SinkConfig, token: Option<Secret>) -> Result<Self, SinkError> {
-        let base = config.endpoint.trim_end_matches('/').to_string();
-        match reqwest::Url::parse(&base) {
-            Err(e) => {
-                return Err(SinkError::Endpoint {
-                    endpoint: config.endpoint.clone(),
-                    reason: format!("not a URL: {e}"),
-                });
-            }
-            // The endpoint shows up in messages and logs; a secret must not.
-            Ok(url) if !url.username().is_empty() || url.password().is_some() => {
-                return Err(SinkError::Endpoint {
-                    endpoint: format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?")),
-                    reason: "holds credentials; put them in sink.token instead".into(),
-                });
-            }
-            Ok(_) => {}
-        }
-        if let Some(t) = &token
-            && HeaderValue::from_str(&format!("Bearer {}", t.expose())).is_err()
-        {
-            return Err(SinkError::TokenSyntax(
-                "holds characters that cannot go in an HTTP header".into(),
-            ));
-        }
-        let request_timeout = Duration::from_millis(config.request_timeout_ms);
-        let http = reqwest::Client::builder()
-            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
-            .timeout(request_timeout)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_keepalive(Duration::from_secs(30))
-            .user_agent(concat!("kmv-host/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SinkError::Endpoint {
-                endpoint: base.clone(),
-                reason: format!("cannot build the HTTP client: {}", error_chain(&e)),
-            })?;
-        Ok(Endpoint {
-            http,
-            base,
-            token,
-            database: config.database.clone(),
-            request_timeout,
-        })
-    }
-
-    /// Headers of every request: JSON, Int64 ids as numbers, the token when
-    /// set (marked sensitive, so `http`'s `Debug` hides it), and on v2 the
-    /// server-side timeout in whole seconds.
-    fn headers(&self, api: RestApi) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            reqwest::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert("Accept-Type-Allow-Int64", HeaderValue::from_static("true"));
-        if let Some(t) = &self.token {
-            let mut v = HeaderValue::from_str(&format!("Bearer {}", t.expose()))
-                .expect("checked in Endpoint::new");
-            v.set_sensitive(true);
-            h.insert(reqwest::header::AUTHORIZATION, v);
-        }
-        if api == RestApi::V2 {
-            let secs = self.request_timeout.as_millis().div_ceil(1000).max(1);
-            h.insert(
-                "Request-Timeout",
-                HeaderValue::from_str(&secs.to_string()).expect("digits"),
-            );
-        }
-        h
-    }
-
-    fn database_name(&self) -> &str {
-        self.database.as_deref().unwrap_or("default")
-    }
-
-    fn collection_body(&self, collection: &str) -> Bytes {
-        let mut body = serde_json::Map::new();
-        body.insert("collectionName".into(), collection.into());
-        if let Some(db) = &self.database {
-            body.insert("dbName".into(), db.as_str().into());
-        }
-        Bytes::from(serde_json::to_vec(&body).expect("a map of strings is JSON"))
-    }
-
-    fn build(&self, builder: reqwest::RequestBuilder) -> Result<reqwest::Request, String> {
-        builder.build().map_err(|e| {
-            format!(
-                "cannot build a request to {}: {}",
-                self.base,
-                error_chain(&e)
-            )
-        })
-    }
-
-    /// v2: `POST /v2/vectordb/collections/describe {"collectionName","dbName"?}`;
-    /// v1: `GET /v1/vector/collections/describe?collectionName=&dbName=`.
-    pub(crate) fn describe_request(
-        &self,
-        api: RestApi,
-        collection: &str,
-    ) -> Result<reqwest::Request, String> {
-        let b = match api {
-            RestApi::V2 => self
-                .http
-                .post(format!("{}/v2/vectordb/collections/describe", self.base))
-                .body(self.collection_body(collection)),
-            RestApi::V1 => {
-                let mut query = vec![("collectionName", collection)];
-                if let Some(db) = &self.database {
-                    query.push(("dbName", db));
-                }
-                self.http
-                    .get(format!("{}/v1/vector/collections/describe", self.base))
-                    .query(&query)
-            }
-        };
-        self.build(b.headers(self.headers(api)))
-    }
-
-    /// v2: `POST /v2/vectordb/collections/list {"dbName"?}`;
-    /// v1: `GET /v1/vector/collections[?dbName=]`.
-    pub(crate) fn list_request(&self, api: RestApi) -> Result<reqwest::Request, String> {
-        let b = match api {
-            RestApi::V2 => {
-                let body = match &self.database {
-                    Some(db) => serde_json::json!({ "dbName": db }),
-                    None => serde_json::json!({}),
-                };
-                self.http
-                    .post(format!("{}/v2/vectordb/collections/list", self.base))
-                    .body(body.to_string())
-            }
-            RestApi::V1 => {
-                let b = self
-                    .http
-                    .get(format!("{}/v1/vector/collections", self.base));
-                match &self.database {
-                    Some(db) => b.query(&[("dbName", db)]),
-                    None => b,
-                }
-            }
-        };
-        self.build(b.headers(self.headers(api)))
-    }
-
-    /// v2: `POST /v2/vectordb/entities/{insert,upsert}`;
-    /// v1: `POST /v1/vector/{insert,upsert}`; the body from a [`BatchBuilder`].
-    pub(crate) fn write_request(
-        &self,
-        api: RestApi,
-        op: WriteOp,
-        body: Bytes,
-    ) -> Result<reqwest::Request, String> {
-        let path = match api {
-            RestApi::V2 => format!("/v2/vectordb/entities/{op}"),
-            RestApi::V1 => format!("/v1/vector/{op}"),
-        };
-        let b = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .body(body)
-            .headers(self.headers(api));
-        self.build(b)
-    }
-
     async fn send(&self, request: reqwest::Request) -> Result<(u16, Bytes), SinkError> {
         let unreachable = |e: reqwest::Error| SinkError::Unreachable {
             endpoint: self.base.clone(),

@@ -1,37 +1,49 @@
 //! The Milvus sink: checks rows against the collection schema, batches them
 //! and writes them over the Milvus REST API (v1 or v2).
 //!
-//! [`connect`] expands the token, finds out which REST API the server speaks,
-//! reads the collection's schema and decides between insert and upsert. The
-//! pipeline then turns each row into JSON with the sink's [`RowEncoder`]
-//! (which checks it against the schema), gathers rows in a [`BatchBuilder`]
-//! (with a tag per row, e.g. its Kafka offset), and sends each body with
-//! [`MilvusSink::write`]. A failed write is retryable, rejected (the batch is
-//! bad) or fatal; [`RetryPolicy`] says whether and when to try again.
+//! [`MilvusSink::connect`] expands the token, finds out which REST API the
+//! server speaks, reads the collection's schema and decides between insert
+//! and upsert. The pipeline then turns each row into JSON with the sink's
+//! [`RowEncoder`] (which checks it against the schema) and hands the rows,
+//! each with a tag (e.g. its Kafka record), to [`MilvusSink::write_rows`]:
+//! it gathers them in batches ([`BatchBuilder`]), sends each with
+//! [`MilvusSink::write`], retries a retryable failure as the
+//! [`RetryPolicy`] says, halves a batch Milvus rejects until the bad rows
+//! stand alone, and reports each row it cannot write to the caller.
 //!
 //! - `schema`: the collection schema from REST v1 and v2 describe answers.
 //! - `encode`: rows to JSON, checked against the schema in the same pass.
 //! - `batch`: rows to one request body, with limits and duplicate keys.
-//! - `client`: the HTTP service: requests, answers, outcomes.
-//! - `retry`: what is retryable, and the backoff.
+//! - `request_builder`: the REST requests, built without a server.
+//! - `client`: the HTTP service: connect, describe, write, answers.
+//! - `error`: why the sink could not start, why a write failed.
+//! - `retry`: which failed writes are worth retrying.
+//! - `write`: rows to batches, retried, rejected batches halved, failed rows reported.
 
 mod batch;
 mod client;
 mod encode;
+mod error;
+mod request_builder;
 mod retry;
 mod schema;
+mod write;
 
 #[cfg(test)]
 pub(crate) mod mock;
 
+/// Kept here for `kmv_host::sink::Secret`; it lives in `common::env`.
+pub use crate::common::env::Secret;
+pub use crate::common::retry::RetryPolicy;
 pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
-pub(crate) use client::expand_token;
-pub use client::{MilvusSink, RestApi, SinkError, WriteError, WriteOk, WriteOp, connect};
+pub use client::MilvusSink;
 pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
-pub use retry::{FailureClass, RetryPolicy, classify};
+pub use error::{FailureClass, SinkError, WriteError, WriteOk};
+pub use retry::classify;
 pub use schema::{CollectionSchema, DataType, ElementType, FieldSchema, SchemaError};
+pub use write::{RowFailure, WriteReport};
 
-use crate::config::{ConfigError, Loaded};
+use crate::common::invalid::Invalid;
 use serde::Deserialize;
 use std::fmt;
 
@@ -97,27 +109,53 @@ pub struct SinkConfig {
     pub max_in_flight_bytes: usize,
 }
 
-/// A secret from the configuration (the token). Its `Debug` never shows it,
-/// and it has no `Display`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
+impl SinkConfig {
+    /// How writes are retried.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::from_keys(
+            self.retry_forever,
+            self.retry_max_attempts,
+            self.retry_initial_backoff_ms,
+            self.retry_max_backoff_ms,
+            self.retry_jitter,
+        )
     }
 }
 
-impl fmt::Debug for Secret {
+/// The REST API a server was found to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestApi {
+    /// `/v1/vector/...` (Milvus 2.3).
+    V1,
+    /// `/v2/vectordb/...` (Milvus 2.4+, Zilliz Cloud).
+    V2,
+}
+
+impl fmt::Display for RestApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
+        f.write_str(match self {
+            RestApi::V1 => "v1",
+            RestApi::V2 => "v2",
+        })
+    }
+}
+
+/// How rows are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOp {
+    /// `insert`: every row is a new entity.
+    Insert,
+    /// `upsert`: a row replaces the entity with its primary key, so a replay
+    /// leaves no duplicates.
+    Upsert,
+}
+
+impl fmt::Display for WriteOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WriteOp::Insert => "insert",
+            WriteOp::Upsert => "upsert",
+        })
     }
 }
 
@@ -174,49 +212,85 @@ fn default_max_in_flight_bytes() -> usize {
 fn default_retry_max_attempts() -> u32 {
     10
 }
+
 fn default_retry_initial_backoff_ms() -> u64 {
     200
 }
+
 fn default_retry_max_backoff_ms() -> u64 {
     30_000
 }
+
 fn default_retry_jitter() -> f64 {
     0.2
 }
 
 impl SinkConfig {
-    pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
+    /// Checks the `[sink]` table on its own.
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        let invalid = |key: &str, message: String| Err(Invalid::key("sink", key, message));
         if self.batch_max_bytes > MAX_REQUEST_BYTES || self.batch_max_bytes < 1024 {
-            return Err(loaded.error_at(
-                loaded.key_span("sink", "batch_max_bytes"),
-                "sink.batch_max_bytes",
-                format!("must be between 1024 and {MAX_REQUEST_BYTES} (64 MiB, Zilliz Cloud's request limit)"),
-            ));
+            return invalid(
+                "batch_max_bytes",
+                format!(
+                    "must be between 1024 and {MAX_REQUEST_BYTES} (64 MiB, Zilliz Cloud's request limit)"
+                ),
+            );
         }
         if self.max_in_flight_bytes < self.batch_max_bytes {
-            return Err(loaded.error_at(
-                loaded.key_span("sink", "max_in_flight_bytes"),
-                "sink.max_in_flight_bytes",
+            return invalid(
+                "max_in_flight_bytes",
                 format!(
                     "must be at least sink.batch_max_bytes ({}), or no batch could be handed to the writer",
                     self.batch_max_bytes
                 ),
-            ));
+            );
         }
         if self.batch_max_rows == 0 {
-            return Err(loaded.error_at(
-                loaded.key_span("sink", "batch_max_rows"),
-                "sink.batch_max_rows",
-                "must be at least 1".into(),
-            ));
+            return invalid("batch_max_rows", "must be at least 1".into());
         }
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            return Err(loaded.error_at(
-                loaded.key_span("sink", "endpoint"),
-                "sink.endpoint",
+            return invalid(
+                "endpoint",
                 format!("`{}` must start with http:// or https://", self.endpoint),
-            ));
+            );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_keys_keep_their_defaults_messages_and_places() {
+        let c: SinkConfig = toml::from_str("collection = \"c\"").unwrap();
+        let p = c.retry_policy();
+        assert!(p.forever);
+        assert_eq!(p.max_attempts, 10);
+        assert_eq!(p.initial_backoff, std::time::Duration::from_millis(200));
+        assert_eq!(p.max_backoff, std::time::Duration::from_secs(30));
+        assert_eq!(p.jitter, 0.2);
+        let c: SinkConfig =
+            toml::from_str("collection = \"c\"\nretry_max_attempts = 3\nretry_forever = false")
+                .unwrap();
+        assert_eq!((c.retry_max_attempts, c.retry_forever), (3, false));
+
+        let text = "collection = \"c\"\nretry_max_attempts = \"x\"";
+        let e = toml::from_str::<SinkConfig>(text).unwrap_err();
+        assert_eq!(e.message(), "invalid type: string \"x\", expected u32");
+        assert_eq!(&text[e.span().unwrap()], "\"x\"");
+        let text = "collection = \"c\"\nretry_bogus = 1";
+        let e = toml::from_str::<SinkConfig>(text).unwrap_err();
+        assert!(
+            e.message()
+                .starts_with("unknown field `retry_bogus`, expected one of `endpoint`, `api`,")
+        );
+        assert!(
+            e.message()
+                .ends_with("`retry_jitter`, `max_in_flight_bytes`")
+        );
+        assert_eq!(&text[e.span().unwrap()], "retry_bogus");
     }
 }

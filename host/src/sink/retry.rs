@@ -1,25 +1,14 @@
-//! What is worth retrying, and how long to wait: the one place that decides.
+//! Which failed writes are worth retrying. The policy (how often, how long
+//! to wait) and the loop are `common::retry`'s; this says what a Milvus
+//! answer means.
 //!
 //! Milvus answers almost every error with HTTP 200 and a body `code`
 //! (pkg/util/merr/errors.go; the same numbers in 2.3, 2.4 and 2.5), so a
 //! failure is classified from both the HTTP status and the body code.
 
-use super::SinkConfig;
-use super::client::WriteError;
-use std::hash::{BuildHasher, Hasher};
+use super::error::{FailureClass, WriteError};
+use crate::common::retry::{Retryable, retryable_status};
 use std::time::Duration;
-
-/// What a failed write means for the batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// The server is busy, not ready or unreachable: send the same batch again.
-    Retryable,
-    /// The batch is invalid: sending it again gives the same answer.
-    Rejected,
-    /// Nothing can be written until someone fixes something (the token, the
-    /// collection, a quota): stop.
-    Fatal,
-}
 
 /// Body codes worth a retry: 1 not ready, 2 unavailable, 4 request limit /
 /// queue full, 8 rate limit, 12 resource insufficient, 103 not fully loaded,
@@ -42,7 +31,7 @@ const REJECTED_CODES: &[i64] = &[1100, 1101, 1102, 1700, 1801, 1802, 1804, 1806]
 pub fn classify(http_status: u16, code: Option<i64>) -> FailureClass {
     match http_status {
         401 | 403 => return FailureClass::Fatal,
-        408 | 429 | 500..=599 => return FailureClass::Retryable,
+        s if retryable_status(s) => return FailureClass::Retryable,
         // A gateway refusing the body's size.
         413 => return FailureClass::Rejected,
         _ => {}
@@ -54,89 +43,23 @@ pub fn classify(http_status: u16, code: Option<i64>) -> FailureClass {
     }
 }
 
-/// How often and how patiently a write is retried.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    /// Retry a retryable failure without limit (`max_attempts` unused).
-    pub forever: bool,
-    /// Attempts in all, the first included.
-    pub max_attempts: u32,
-    /// The wait after the first failed attempt.
-    pub initial_backoff: Duration,
-    /// The longest wait between attempts.
-    pub max_backoff: Duration,
-    /// The fraction (0 to 1) of each wait that is random, so that writers do
-    /// not retry in step.
-    pub jitter: f64,
-}
+impl Retryable for WriteError {
+    fn is_retryable(&self) -> bool {
+        matches!(self, WriteError::Retryable { .. })
+    }
 
-impl RetryPolicy {
-    /// The policy of a `[sink]` table.
-    pub fn from_config(config: &SinkConfig) -> Self {
-        RetryPolicy {
-            forever: config.retry_forever,
-            max_attempts: config.retry_max_attempts,
-            initial_backoff: Duration::from_millis(config.retry_initial_backoff_ms),
-            max_backoff: Duration::from_millis(config.retry_max_backoff_ms),
-            jitter: config.retry_jitter,
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            WriteError::Retryable { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
-
-    /// Whether the error is worth another attempt at all.
-    pub fn should_retry(&self, err: &WriteError) -> bool {
-        matches!(err, WriteError::Retryable { .. })
-    }
-
-    /// After attempt number `attempt` (1-based) failed with `err`: how long
-    /// to wait before the next one, or `None` to give up.
-    pub fn next_delay(&self, attempt: u32, err: &WriteError) -> Option<Duration> {
-        if !self.should_retry(err) || (!self.forever && attempt >= self.max_attempts) {
-            return None;
-        }
-        let delay = self.backoff(attempt);
-        match err {
-            WriteError::Retryable {
-                retry_after: Some(after),
-                ..
-            } => Some(delay.max((*after).min(self.max_backoff))),
-            _ => Some(delay),
-        }
-    }
-
-    /// The wait after attempt number `attempt` (1-based) failed: exponential
-    /// from `initial_backoff`, capped at `max_backoff`, less a random part
-    /// of up to `jitter` of it.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        self.backoff_with(attempt, random_unit())
-    }
-
-    /// [`RetryPolicy::backoff`] with the random draw `unit` in `[0, 1)` given.
-    pub fn backoff_with(&self, attempt: u32, unit: f64) -> Duration {
-        let exp = attempt.saturating_sub(1).min(30);
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << exp)
-            .min(self.max_backoff);
-        let keep = 1.0 - self.jitter.clamp(0.0, 1.0) * unit.clamp(0.0, 1.0);
-        base.mul_f64(keep)
-    }
-}
-
-/// A random number in `[0, 1)`, from the standard library's per-process
-/// random hash keys (no `rand` dependency for one draw per retry).
-fn random_unit() -> f64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::retry::RetryPolicy;
 
     fn policy() -> RetryPolicy {
         RetryPolicy {

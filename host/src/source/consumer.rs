@@ -1,7 +1,9 @@
 //! The rdkafka consumer: configuration, records, commits, lag.
 
 use super::SourceConfig;
+use super::held::Held;
 use super::transient::{OutageLog, is_transient_poll_error};
+use crate::common::env::{self, EnvError};
 use crate::transform::{Header, KafkaRecord};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -9,20 +11,20 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Why the source could not start or commit.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// A `${NAME}` in `[source.properties]` names an unset variable.
-    #[error("[source.properties] `{key}` refers to environment variable {var}, which is not set")]
-    MissingEnv {
+    /// A `${NAME}` in `[source.properties]` could not be expanded.
+    #[error("{}", env.at_property("source.properties", key))]
+    Env {
         /// The property.
         key: String,
-        /// The variable.
-        var: String,
+        /// What is wrong (not a `source`: the message already says it).
+        env: EnvError,
     },
     /// librdkafka refused the configuration or failed.
     #[error("Kafka consumer: {0}")]
@@ -41,7 +43,7 @@ pub type RevokeHook =
 /// Context that keeps the total consumer lag from librdkafka's statistics,
 /// and flushes and commits revoked partitions in a rebalance.
 #[derive(Default)]
-pub struct LagContext {
+pub struct ConsumerHooks {
     lag: AtomicI64,
     /// The partitions whose lag gauge this member set last time.
     reported: Mutex<BTreeSet<TopicPartition>>,
@@ -49,9 +51,12 @@ pub struct LagContext {
     revoke_hook: OnceLock<RevokeHook>,
     /// Partitions revoked since the poller last looked ([`Source::take_revoked`]).
     revoked: Mutex<BTreeSet<TopicPartition>>,
+    /// Consumption is paused ([`Source::pause`]): partitions assigned
+    /// meanwhile are paused as they come.
+    paused: AtomicBool,
 }
 
-impl ClientContext for LagContext {
+impl ClientContext for ConsumerHooks {
     fn stats(&self, statistics: Statistics) {
         use crate::observability::names::CONSUMER_LAG;
         let mut lag = 0;
@@ -93,7 +98,29 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {
+impl ConsumerContext for ConsumerHooks {
+    /// Partitions assigned while consumption is paused are paused too.
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(list) = rebalance else {
+            return;
+        };
+        if list.count() == 0 || !self.paused.load(Ordering::SeqCst) {
+            return;
+        }
+        let partitions = list.count();
+        match consumer.pause(list) {
+            Ok(()) => tracing::info!(
+                partitions,
+                "Partitions assigned while consumption is paused; paused them too."
+            ),
+            Err(error) => tracing::warn!(
+                partitions,
+                %error,
+                "Partitions assigned while consumption is paused could not be paused; their records are held until it resumes."
+            ),
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(list) = rebalance else {
             return;
@@ -146,9 +173,11 @@ impl ConsumerContext for LagContext {
 
 /// A consumer in the pipeline's group, with auto-commit off.
 pub struct Source {
-    consumer: Arc<BaseConsumer<LagContext>>,
+    consumer: Arc<BaseConsumer<ConsumerHooks>>,
     /// A broker outage the consumer is riding out (see [`Source::poll`]).
     outage: Mutex<OutageLog>,
+    /// Records polled while paused, for the next batch ([`Source::poll_paused`]).
+    held: Mutex<Held>,
 }
 
 impl std::fmt::Debug for Source {
@@ -187,15 +216,20 @@ impl Source {
                 stats_interval.as_millis().max(1000).to_string(),
             );
         for (key, value) in &config.properties {
-            client.set(key, expand_env(key, value)?);
+            let value = env::expand_env(value).map_err(|env| SourceError::Env {
+                key: key.clone(),
+                env,
+            })?;
+            client.set(key, value);
         }
-        let consumer: BaseConsumer<LagContext> =
-            client.create_with_context(LagContext::default())?;
+        let consumer: BaseConsumer<ConsumerHooks> =
+            client.create_with_context(ConsumerHooks::default())?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Source {
             consumer: Arc::new(consumer),
             outage: Mutex::default(),
+            held: Mutex::default(),
         })
     }
 
@@ -225,10 +259,45 @@ impl Source {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The records held while paused.
+    pub(super) fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Pauses fetching from every assigned partition (and, until
+    /// [`resume`](Source::resume), from those assigned later). Polling must go
+    /// on meanwhile ([`Source::poll_paused`]): it keeps the group membership
+    /// and serves rebalances.
+    pub fn pause(&self) -> Result<(), SourceError> {
+        let hooks = self.consumer.context();
+        hooks.paused.store(true, Ordering::SeqCst);
+        let assigned = self.consumer.assignment()?;
+        if assigned.count() > 0 {
+            self.consumer.pause(&assigned)?;
+        }
+        Ok(())
+    }
+
+    /// Resumes fetching from every assigned partition, from the record after
+    /// the last one polled (held ones included).
+    pub fn resume(&self) -> Result<(), SourceError> {
+        self.consumer
+            .context()
+            .paused
+            .store(false, Ordering::SeqCst);
+        let assigned = self.consumer.assignment()?;
+        if assigned.count() > 0 {
+            self.consumer.resume(&assigned)?;
+        }
+        Ok(())
+    }
+
     /// Commits, for each partition, the offset after the last record done.
     pub fn commit(
         &self,
-        next_offsets: &BTreeMap<(String, i32), i64>,
+        next_offsets: &super::NextOffsets,
         mode: CommitMode,
     ) -> Result<(), SourceError> {
         if next_offsets.is_empty() {
@@ -245,8 +314,9 @@ impl Source {
     /// Keeps only the partitions this consumer is assigned now: a final
     /// commit must not move back the offsets of a partition another member
     /// took over in a rebalance.
-    pub fn retain_assigned(&self, offsets: &mut BTreeMap<(String, i32), i64>) {
-        let assigned: std::collections::BTreeSet<(String, i32)> = match self.consumer.assignment() {
+    pub fn retain_assigned(&self, offsets: &mut super::NextOffsets) {
+        let assigned: std::collections::BTreeSet<TopicPartition> = match self.consumer.assignment()
+        {
             Ok(list) => list
                 .elements()
                 .iter()
@@ -316,44 +386,5 @@ fn kafka_record(m: &rdkafka::message::BorrowedMessage<'_>) -> KafkaRecord {
                     .collect()
             })
             .unwrap_or_default(),
-    }
-}
-
-/// Replaces `${NAME}` in `value` with the environment variable NAME.
-pub fn expand_env(key: &str, value: &str) -> Result<String, SourceError> {
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(start) = rest.find("${") {
-        let Some(len) = rest[start + 2..].find('}') else {
-            break;
-        };
-        let var = &rest[start + 2..start + 2 + len];
-        let resolved = std::env::var(var).map_err(|_| SourceError::MissingEnv {
-            key: key.to_string(),
-            var: var.to_string(),
-        })?;
-        out.push_str(&rest[..start]);
-        out.push_str(&resolved);
-        rest = &rest[start + 3 + len..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_expansion() {
-        // PATH is set in any test environment.
-        let path = std::env::var("PATH").unwrap();
-        assert_eq!(expand_env("k", "a${PATH}b").unwrap(), format!("a{path}b"));
-        assert_eq!(expand_env("k", "plain").unwrap(), "plain");
-        let e = expand_env("sasl.password", "${KMV_SURELY_UNSET_VAR}").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "[source.properties] `sasl.password` refers to environment variable KMV_SURELY_UNSET_VAR, which is not set"
-        );
     }
 }

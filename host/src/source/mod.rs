@@ -1,12 +1,18 @@
 //! The Kafka source: a consumer group that hands records to the pipeline and
-//! commits an offset only once every record up to it is done.
+//! commits an offset only once every record up to it is done. Consumption can
+//! be paused while polling goes on (the member keeps its partitions however
+//! long the pause); records a poll returns meanwhile are held for the next
+//! batch.
 
 mod consumer;
+mod held;
+mod poll;
 mod transient;
 
-pub use consumer::{LagContext, RevokeHook, Source, SourceError, TopicPartition, expand_env};
+pub use consumer::{ConsumerHooks, RevokeHook, Source, SourceError, TopicPartition};
+pub use poll::{NextOffsets, PollLimits};
 
-use crate::config::{ConfigError, Loaded};
+use crate::common::invalid::Invalid;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -46,20 +52,21 @@ fn default_brokers() -> String {
 }
 
 impl SourceConfig {
-    pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
+    /// Checks the `[source]` table on its own.
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
         if self.topics.is_empty() {
-            return Err(loaded.error_at(
-                loaded.key_span("source", "topics"),
-                "source.topics",
-                "name at least one topic, e.g. topics = [\"topic_0\"]".into(),
+            return Err(Invalid::key(
+                "source",
+                "topics",
+                "name at least one topic, e.g. topics = [\"topic_0\"]",
             ));
         }
         for key in ["enable.auto.commit", "group.id", "bootstrap.servers"] {
             if self.properties.contains_key(key) {
-                return Err(loaded.error_at(
-                    loaded.key_span("source.properties", key),
-                    &format!("source.properties.{key}"),
-                    "is set by kmv-host itself (use source.brokers / source.group_id; offsets are committed by kmv-host after rows are written)".into(),
+                return Err(Invalid::key(
+                    "source.properties",
+                    key,
+                    "is set by kmv-host itself (use source.brokers / source.group_id; offsets are committed by kmv-host after rows are written)",
                 ));
             }
         }

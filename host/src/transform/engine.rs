@@ -1,136 +1,23 @@
 //! Compiling, caching, linking and pre-instantiating a transform component.
 
-use super::bindings::{Transform, TransformPre, kmv};
-use super::worker::Worker;
-use crate::config::TransformConfig;
-use crate::embed::Embedders;
-use sha2::{Digest, Sha256};
+use super::bindings::{Transform, TransformPre, WIT_PACKAGE};
+use super::config::{TransformConfig, table_to_json};
+use super::error::TransformError;
+use super::host::{EPOCH_TICK, State};
+use super::worker::{Limits, Shared, Worker};
+use crate::common::identity::ModuleIdentity;
+use crate::embed::{EmbedderConfig, Embedders};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
 };
-use wasmtime_wasi::p2::pipe::{MemoryOutputPipe, SinkOutputStream};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-
-/// The WIT package (and version) this host runs.
-pub const WIT_PACKAGE: &str = "kmv:transform@0.1.0";
-
-/// How often the epoch advances; call deadlines are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The most transform instances alive at once in one process (pool size).
 const MAX_INSTANCES: u32 = 64;
-
-/// Bytes of a guest's stderr kept to explain a fault (a panic message).
-const STDERR_CAPTURE: usize = 16 * 1024;
-
-/// What identifies a loaded transform: in logs, metrics and dead-letter headers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModuleIdentity {
-    /// The module file.
-    pub path: PathBuf,
-    /// SHA-256 of the module file, hex.
-    pub sha256: String,
-}
-
-impl ModuleIdentity {
-    /// The file name and the first 12 hex digits of the hash: `seed.wasm@1a2b3c4d5e6f`.
-    pub fn short(&self) -> String {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        format!("{name}@{}", &self.sha256[..12])
-    }
-}
-
-/// Why a transform could not be loaded or started.
-#[derive(Debug, thiserror::Error)]
-pub enum TransformError {
-    /// The module file could not be read.
-    #[error("cannot read transform module {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The file is a core module or not WebAssembly at all.
-    #[error(
-        "{path} is not a WebAssembly component: {reason}; build transforms with `cargo build --release --target wasm32-wasip2`"
-    )]
-    NotComponent {
-        /// The file.
-        path: PathBuf,
-        /// What it is instead.
-        reason: String,
-    },
-    /// The component was built against another version of the contract.
-    #[error(
-        "{path} was built for {found}, but this kmv-host runs {WIT_PACKAGE}: rebuild the transform against kmv-guest {}",
-        env!("CARGO_PKG_VERSION")
-    )]
-    WrongVersion {
-        /// The file.
-        path: PathBuf,
-        /// The package version it imports.
-        found: String,
-    },
-    /// Compilation or linking failed (the component does not fit the contract).
-    #[error("cannot load transform {path}: {reason}")]
-    Load {
-        /// The file.
-        path: PathBuf,
-        /// Why, with wasmtime's explanation.
-        reason: String,
-    },
-    /// The transform's `init` returned an error: its message for the user.
-    #[error("transform {module} refused its [transform.config]: {message}")]
-    Init {
-        /// The module's short identity.
-        module: String,
-        /// The guest's message.
-        message: String,
-    },
-    /// `init` trapped, timed out or hit the memory limit.
-    #[error("transform {module} failed during init: {reason}")]
-    InitFault {
-        /// The module's short identity.
-        module: String,
-        /// What happened.
-        reason: String,
-    },
-    /// The engine could not be set up.
-    #[error("cannot set up the WebAssembly engine: {0}")]
-    Engine(String),
-}
-
-/// Limits applied to every instance and call.
-#[derive(Debug, Clone)]
-pub(crate) struct Limits {
-    pub call_max_bytes: usize,
-    pub call_max_records: usize,
-    pub call_timeout: Duration,
-    /// Epoch ticks a call may run; `None` only for [`TransformEngine::load_without_deadline`].
-    pub deadline_ticks: Option<u64>,
-    pub memory_limit: usize,
-}
-
-/// Everything workers share: the engine, the pre-instantiated component, the
-/// configuration handed to `init`.
-pub(crate) struct Shared {
-    pub engine: Engine,
-    pub pre: TransformPre<State>,
-    pub identity: ModuleIdentity,
-    pub short: Arc<str>,
-    pub init_config: String,
-    pub limits: Limits,
-    pub embedders: Embedders,
-}
 
 /// A compiled, linked transform, ready to instantiate workers from. Cheap to clone.
 #[derive(Clone)]
@@ -146,77 +33,91 @@ impl std::fmt::Debug for TransformEngine {
     }
 }
 
+/// How to load a [`TransformEngine`]: the component at `module` under the
+/// `[transform]` settings, with no embedders and call deadlines on unless told.
+#[derive(Debug)]
+pub struct EngineBuilder<'a> {
+    module: &'a Path,
+    config: &'a TransformConfig,
+    embedders: Embedders,
+    deadline: bool,
+}
+
 impl TransformEngine {
-    /// Compiles (or loads from the cache) the component at `module`, checks
-    /// that it implements this host's contract, and links it.
-    pub fn load(
-        module: &Path,
-        config: &TransformConfig,
-    ) -> Result<TransformEngine, TransformError> {
-        Self::load_with(module, config, true, Embedders::none())
+    /// Starts loading the component at `module` with the `[transform]`
+    /// settings `config`; [`EngineBuilder::load`] compiles it.
+    pub fn builder<'a>(module: &'a Path, config: &'a TransformConfig) -> EngineBuilder<'a> {
+        EngineBuilder {
+            module,
+            config,
+            embedders: Embedders::none(),
+            deadline: true,
+        }
     }
 
-    /// [`TransformEngine::load`] with the pipeline's embedders, which the
-    /// transform reaches through the `embed` import.
-    pub fn load_with_embedders(
-        module: &Path,
+    /// The pipeline's transform, from its `[transform]` and `[embedders]`
+    /// tables: resolves the module against `base_dir` (the pipeline file's
+    /// folder), builds the embedders, loads the component and runs `init`
+    /// once, so that a bad `[transform.config]` fails here, at start.
+    pub fn for_pipeline(
         config: &TransformConfig,
-        embedders: Embedders,
+        embedders: &BTreeMap<String, EmbedderConfig>,
+        base_dir: &Path,
     ) -> Result<TransformEngine, TransformError> {
-        Self::load_with(module, config, true, embedders)
+        let module = config.module_path(base_dir);
+        let embedders = Embedders::from_config(embedders, base_dir)?;
+        let engine = TransformEngine::builder(&module, config)
+            .embedders(embedders)
+            .load()?;
+        engine.worker()?;
+        Ok(engine)
     }
 
-    /// For benchmarks only: [`TransformEngine::load`] with call deadlines
-    /// off (no epoch interruption), to show what the deadline costs. A call
-    /// that loops forever then hangs its worker: never run a pipeline so.
+    /// The loaded module's identity.
+    pub fn identity(&self) -> &ModuleIdentity {
+        &self.shared.identity
+    }
+
+    /// Creates a worker: a new instance, with `init` already called.
+    pub fn worker(&self) -> Result<Worker, TransformError> {
+        Worker::new(self.shared.clone())
+    }
+}
+
+impl EngineBuilder<'_> {
+    /// The pipeline's embedders, which the transform reaches through the
+    /// `embed` import (default: none, so every `embed` call is an error).
+    pub fn embedders(self, embedders: Embedders) -> Self {
+        EngineBuilder { embedders, ..self }
+    }
+
+    /// For benchmarks only: `false` turns call deadlines off (no epoch
+    /// interruption), to show what the deadline costs. A call that loops
+    /// forever then hangs its worker: never run a pipeline so.
     #[doc(hidden)]
-    pub fn load_without_deadline(
-        module: &Path,
-        config: &TransformConfig,
-    ) -> Result<TransformEngine, TransformError> {
-        Self::load_with(module, config, false, Embedders::none())
+    pub fn deadline(self, deadline: bool) -> Self {
+        EngineBuilder { deadline, ..self }
     }
 
-    fn load_with(
-        module: &Path,
-        config: &TransformConfig,
-        deadline: bool,
-        embedders: Embedders,
-    ) -> Result<TransformEngine, TransformError> {
-        let bytes = std::fs::read(module).map_err(|source| TransformError::Read {
-            path: module.to_path_buf(),
-            source,
-        })?;
-        check_component_header(module, &bytes)?;
-        let identity = ModuleIdentity {
-            path: module.to_path_buf(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
-        };
+    /// Compiles (or loads from the cache) the component, checks that it
+    /// implements this host's contract, and links it.
+    pub fn load(self) -> Result<TransformEngine, TransformError> {
+        let EngineBuilder {
+            module,
+            config,
+            embedders,
+            deadline,
+        } = self;
+        let (bytes, identity) = read_component(module)?;
         let memory_limit = usize::try_from(config.memory_limit_mib)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024);
         let engine = build_engine(config, memory_limit, deadline)?;
-        let load_error = |e: wasmtime::Error| TransformError::Load {
-            path: module.to_path_buf(),
-            reason: format!("{e:#}"),
-        };
-        let component = Component::new(&engine, &bytes).map_err(load_error)?;
-        check_wit_version(module, &engine, &component)?;
-
-        let mut linker: Linker<State> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
-        Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(load_error)?;
-        let pre = linker
-            .instantiate_pre(&component)
-            .and_then(TransformPre::new)
-            .map_err(load_error)?;
-
-        let call_timeout = Duration::from_millis(config.call_timeout_ms);
+        let pre = link(module, &engine, &bytes)?;
         let limits = Limits {
             call_max_bytes: config.call_max_bytes,
             call_max_records: config.call_max_records,
-            call_timeout,
+            call_timeout: Duration::from_millis(config.call_timeout_ms),
             deadline_ticks: deadline
                 .then(|| (config.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)),
             memory_limit,
@@ -231,24 +132,46 @@ impl TransformEngine {
                 pre,
                 identity,
                 short,
-                init_config: crate::config::table_to_json(&config.config),
+                init_config: table_to_json(&config.config),
                 limits,
                 embedders,
             }),
         })
     }
-
-    /// The loaded module's identity.
-    pub fn identity(&self) -> &ModuleIdentity {
-        &self.shared.identity
-    }
-
-    /// Creates a worker: a new instance, with `init` already called.
-    pub fn worker(&self) -> Result<Worker, TransformError> {
-        Worker::new(self.shared.clone())
-    }
 }
 
+/// The module's bytes, checked to be a component, and its identity.
+fn read_component(module: &Path) -> Result<(Vec<u8>, ModuleIdentity), TransformError> {
+    let bytes = std::fs::read(module).map_err(|source| TransformError::Read {
+        path: module.to_path_buf(),
+        source,
+    })?;
+    check_component_header(module, &bytes)?;
+    let identity = ModuleIdentity::new(module, &bytes);
+    Ok((bytes, identity))
+}
+
+/// Compiles the component, checks its contract version and links the WASI
+/// and `kmv:transform` imports.
+fn link(
+    module: &Path,
+    engine: &Engine,
+    bytes: &[u8],
+) -> Result<TransformPre<State>, TransformError> {
+    let load_error = |e: wasmtime::Error| TransformError::Load {
+        path: module.to_path_buf(),
+        reason: format!("{e:#}"),
+    };
+    let component = Component::new(engine, bytes).map_err(load_error)?;
+    check_wit_version(module, engine, &component)?;
+    let mut linker: Linker<State> = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
+    Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(load_error)?;
+    linker
+        .instantiate_pre(&component)
+        .and_then(TransformPre::new)
+        .map_err(load_error)
+}
 fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), TransformError> {
     let not = |reason: &str| TransformError::NotComponent {
         path: path.to_path_buf(),
@@ -345,160 +268,4 @@ fn start_epoch_ticker(engine: &Engine) {
             }
         })
         .expect("spawning the epoch thread");
-}
-
-/// The host state of one instance.
-pub(crate) struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    pub limiter: MemoryLimiter,
-    pub stderr: MemoryOutputPipe,
-    transform: Arc<str>,
-    embedders: Embedders,
-    /// The current call's guest time budget, started at each call.
-    pub clock: CallClock,
-}
-
-/// Guest time of the current call: wall time since the call started less the
-/// time spent in the host's `embed`, which does not count against the
-/// transform's deadline.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CallClock {
-    pub started: std::time::Instant,
-    pub host_time: Duration,
-}
-
-impl CallClock {
-    pub fn start() -> CallClock {
-        CallClock {
-            started: std::time::Instant::now(),
-            host_time: Duration::ZERO,
-        }
-    }
-
-    /// Time the guest itself has run in this call.
-    pub fn guest_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
-    }
-}
-
-/// What to do when a call's epoch deadline is reached: trap when the guest
-/// has used its whole `call_timeout`, otherwise (time went to host calls
-/// like `embed`) extend the deadline by the guest time it has left.
-pub(crate) fn on_deadline(
-    state: &State,
-    call_timeout: Duration,
-) -> wasmtime::Result<wasmtime::UpdateDeadline> {
-    let used = state.clock.guest_time();
-    match call_timeout.checked_sub(used) {
-        Some(left) if left >= EPOCH_TICK => Ok(wasmtime::UpdateDeadline::Continue(
-            (left.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64,
-        )),
-        _ => Err(wasmtime::Trap::Interrupt.into()),
-    }
-}
-
-impl State {
-    pub fn new(shared: &Shared) -> State {
-        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        // No preopened directories, no environment, no arguments, no sockets:
-        // the sandbox gives clocks and random numbers only.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(SinkOutputStream)
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        State {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                limit: shared.limits.memory_limit,
-                hit: false,
-                largest: 0,
-            },
-            stderr,
-            transform: shared.short.clone(),
-            embedders: shared.embedders.clone(),
-            clock: CallClock::start(),
-        }
-    }
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl kmv::transform::types::Host for State {}
-
-impl kmv::transform::host::Host for State {
-    fn log(&mut self, level: kmv::transform::types::Level, message: String) {
-        use kmv::transform::types::Level;
-        let transform = &*self.transform;
-        match level {
-            Level::Trace => tracing::trace!(transform, "{message}"),
-            Level::Debug => tracing::debug!(transform, "{message}"),
-            Level::Info => tracing::info!(transform, "{message}"),
-            Level::Warn => tracing::warn!(transform, "{message}"),
-            Level::Error => tracing::error!(transform, "{message}"),
-        }
-    }
-
-    fn embed(&mut self, embedder: String, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
-        let started = std::time::Instant::now();
-        let result = self.embedders.embed(&embedder, &texts);
-        let took = started.elapsed();
-        // The host's time is not the guest's: see `on_deadline`.
-        self.clock.host_time += took;
-        tracing::debug!(
-            transform = &*self.transform,
-            embedder,
-            texts = texts.len(),
-            ms = took.as_millis() as u64,
-            ok = result.is_ok(),
-            "Embedded texts for the transform."
-        );
-        result
-    }
-}
-
-/// Enforces the per-instance memory limit and remembers whether it was hit.
-pub(crate) struct MemoryLimiter {
-    limit: usize,
-    pub hit: bool,
-    pub largest: usize,
-}
-
-impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Err(wasmtime::format_err!(
-                "the transform exceeded its memory limit of {} MiB",
-                self.limit / (1024 * 1024)
-            ));
-        }
-        self.largest = self.largest.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
 }

@@ -7,13 +7,27 @@
 //! memory cap; a trap, a deadline or a cap hit is a fault of the instance: it
 //! is rebuilt, and the batch is retried in halves down to single records, so
 //! that only the records that cause the fault get a fault outcome.
+//!
+//! - `config`: the `[transform]` table and its checks.
+//! - `engine`: compiling, caching and linking; [`EngineBuilder`].
+//! - `worker`: one instance and the fault isolation around it.
+//! - `host`: an instance's host state and the WIT `log` and `embed` imports.
+//! - `limiter`: the memory cap, whose trap the worker tells from others.
+//! - `error`: [`TransformError`], why a transform cannot load or start.
 
 mod bindings;
+mod config;
 mod engine;
+mod error;
+mod host;
 mod json;
+mod limiter;
 mod worker;
 
-pub use bindings::{ArrayValue, Field, Header, KafkaRecord, Level, Value};
-pub use engine::{ModuleIdentity, TransformEngine, TransformError, WIT_PACKAGE};
+pub use crate::common::identity::ModuleIdentity;
+pub use bindings::{ArrayValue, Field, Header, KafkaRecord, Level, Value, WIT_PACKAGE};
+pub use config::{TransformConfig, table_to_json};
+pub use engine::{EngineBuilder, TransformEngine};
+pub use error::TransformError;
 pub use json::RowJson;
 pub use worker::{FaultKind, RecordOutcome, Row, Worker};

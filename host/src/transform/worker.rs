@@ -1,9 +1,42 @@
 //! One long-lived transform instance and the fault isolation around it.
 
-use super::bindings::{Field, KafkaRecord, Outcome, Transform};
-use super::engine::{CallClock, Shared, State, TransformError, on_deadline};
+use super::bindings::{Field, KafkaRecord, Outcome, Transform, TransformPre};
+use super::error::TransformError;
+use super::host::{CallClock, State, on_deadline};
+use super::limiter::MemoryExceeded;
+use crate::common::class::ErrorClass;
+use crate::common::identity::ModuleIdentity;
+use crate::embed::Embedders;
 use std::sync::Arc;
-use wasmtime::{Store, Trap};
+use std::time::Duration;
+use wasmtime::{Engine, Store, Trap};
+
+/// Limits applied to every instance and call.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub call_max_bytes: usize,
+    pub call_max_records: usize,
+    pub call_timeout: Duration,
+    /// Epoch ticks a call may run; `None` only when the engine was built
+    /// with `deadline(false)` (benchmarks).
+    pub deadline_ticks: Option<u64>,
+    /// Bytes of linear memory one instance may use.
+    pub memory_limit: usize,
+}
+
+/// Everything workers share: the engine, the pre-instantiated component, the
+/// configuration handed to `init`. Built by the engine.
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub pre: TransformPre<State>,
+    pub identity: ModuleIdentity,
+    /// `identity.short()`, made once.
+    pub short: Arc<str>,
+    /// `[transform.config]` as JSON, for `init`.
+    pub init_config: String,
+    pub limits: Limits,
+    pub embedders: Embedders,
+}
 
 /// A row for the collection: named, typed fields.
 pub type Row = Vec<Field>;
@@ -29,11 +62,11 @@ pub enum RecordOutcome {
 impl RecordOutcome {
     /// The error class for logs and dead-letter headers, or `None` when the
     /// record succeeded.
-    pub fn error_class(&self) -> Option<&'static str> {
+    pub fn error_class(&self) -> Option<ErrorClass> {
         match self {
             RecordOutcome::Rows(_) | RecordOutcome::Skip => None,
-            RecordOutcome::Error(_) => Some("transform_error"),
-            RecordOutcome::Fault { .. } => Some("transform_fault"),
+            RecordOutcome::Error(_) => Some(ErrorClass::TransformError),
+            RecordOutcome::Fault { .. } => Some(ErrorClass::TransformFault),
         }
     }
 }
@@ -199,7 +232,12 @@ impl Worker {
 
 /// A new instance with `init` called.
 fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformError> {
-    let mut store = Store::new(&shared.engine, State::new(shared));
+    let state = State::new(
+        shared.limits.memory_limit,
+        shared.short.clone(),
+        shared.embedders.clone(),
+    );
+    let mut store = Store::new(&shared.engine, state);
     store.limiter(|s| &mut s.limiter);
     if let Some(ticks) = shared.limits.deadline_ticks {
         store.set_epoch_deadline(ticks);
@@ -227,13 +265,10 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformEr
 }
 
 fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
-    if state.limiter.hit {
+    if let Some(exceeded) = e.downcast_ref::<MemoryExceeded>() {
         return Fault {
             kind: FaultKind::MemoryLimit,
-            reason: format!(
-                "the transform exceeded its memory limit of {} MiB (transform.memory_limit_mib)",
-                shared.limits.memory_limit / (1024 * 1024)
-            ),
+            reason: format!("{exceeded} (transform.memory_limit_mib)"),
         };
     }
     match e.downcast_ref::<Trap>() {

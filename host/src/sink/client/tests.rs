@@ -407,7 +407,11 @@ fn describe_answers() {
         e.describe_answer(RestApi::V2, "c", 200, br#"{"code":200,"data":{}}"#)
             .is_err()
     );
+}
 
+#[test]
+fn describe_refusals_say_what_to_fix() {
+    let e = endpoint("");
     let err = e
         .describe_answer(
             RestApi::V2,

@@ -1,13 +1,14 @@
 //! The command line: `kmv-host --pipeline FILE`, `check`, `test`.
 
+mod check;
+pub mod try_records;
+
 use crate::config::PipelineConfig;
-use crate::testing::{InputFormat, OutputFormat, TestOptions};
-use crate::transform::{TransformEngine, WIT_PACKAGE};
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use try_records::{InputFormat, OutputFormat, TestOptions};
 
 /// Stream Kafka records through a WebAssembly transform into Milvus or Zilliz Cloud.
 ///
@@ -156,24 +157,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Some(Command::Check(args)) => match &args.module {
-            Some(module) => check_module(&args, module),
-            None => check(&args.pipeline),
+            Some(module) => check::check_module(&args, module),
+            None => check::check(&args.pipeline),
         },
         Some(Command::Test(args)) => {
             let loaded = PipelineConfig::load(&args.pipeline)?;
-            let engine = load_transform(&loaded)?;
+            let engine = loaded.load_transform()?;
             let options = TestOptions {
                 input: args.input,
                 input_format: args.input_format,
                 output: args.output,
-                topic: loaded
-                    .config
-                    .source
-                    .as_ref()
-                    .and_then(|s| s.topics.first().cloned())
-                    .unwrap_or_else(|| "test".into()),
+                topic: loaded.sample_topic().to_string(),
             };
-            let summary = crate::testing::run(&engine, &options, &mut std::io::stdout().lock())?;
+            let summary = try_records::run(&engine, &options, &mut std::io::stdout().lock())?;
             Ok(if args.fail_on_error && summary.failed > 0 {
                 ExitCode::from(1)
             } else {
@@ -194,96 +190,4 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ),
         },
     }
-}
-
-/// Loads and initialises the pipeline's transform.
-pub fn load_transform(loaded: &crate::config::Loaded) -> anyhow::Result<TransformEngine> {
-    let module = loaded.module_path();
-    let embedders = crate::embed::Embedders::from_loaded(loaded)
-        .with_context(|| format!("{}: [embedders]", loaded.path.display()))?;
-    let engine = TransformEngine::load_with_embedders(&module, &loaded.config.transform, embedders)
-        .with_context(|| format!("{}: [transform] module", loaded.path.display()))?;
-    // Creating a worker runs init, so a bad [transform.config] fails here.
-    engine.worker()?;
-    Ok(engine)
-}
-
-fn check(pipeline: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let loaded = PipelineConfig::load(pipeline)?;
-    let engine = load_transform(&loaded)?;
-    println!("{}: config is valid", pipeline.display());
-    println!(
-        "transform {} implements {WIT_PACKAGE} and initialised with its [transform.config]",
-        engine.identity().short()
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `check --module`: a new version against a pipeline's config.
-fn check_module(args: &CheckArgs, module: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let loaded = PipelineConfig::load(&args.pipeline)?;
-    let engine = match TransformEngine::load(module, &loaded.config.transform) {
-        Ok(e) => e,
-        Err(e) => return Ok(refuse(module, &format!("does not load: {e}"))),
-    };
-    let short = engine.identity().short();
-    let mut worker = match engine.worker() {
-        Ok(w) => w,
-        Err(e) => return Ok(refuse(module, &format!("init failed: {e}"))),
-    };
-    println!(
-        "transform {short} implements {WIT_PACKAGE} and initialised with the [transform.config] of {}",
-        args.pipeline.display()
-    );
-    let Some(input) = &args.input else {
-        println!("no --input: not run over records");
-        return Ok(ExitCode::SUCCESS);
-    };
-    let topic = loaded
-        .config
-        .source
-        .as_ref()
-        .and_then(|s| s.topics.first().cloned())
-        .unwrap_or_else(|| "test".into());
-    let records = crate::testing::read_records(input, args.input_format, &topic)?;
-    let Some(sink_config) = &loaded.config.sink else {
-        anyhow::bail!(
-            "{}: no [sink] table: cannot check rows against a collection schema",
-            args.pipeline.display()
-        );
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let sink = match runtime.block_on(crate::sink::MilvusSink::connect(sink_config)) {
-        Ok(sink) => sink,
-        Err(e) => {
-            eprintln!(
-                "error: cannot describe the [sink] collection `{}` at {}: {e}",
-                sink_config.collection, sink_config.endpoint
-            );
-            eprintln!(
-                "{short}: rows were NOT checked against the collection schema; run the check where Milvus is reachable"
-            );
-            return Ok(ExitCode::from(1));
-        }
-    };
-    match crate::swap::check_sample(&mut worker, sink.encoder(), &records) {
-        Ok(()) => {
-            println!(
-                "{short}: ran over {} records from {} without a fault; every row fits collection `{}`",
-                records.len(),
-                input.display(),
-                sink_config.collection
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(reason) => Ok(refuse(module, &reason)),
-    }
-}
-
-fn refuse(module: &std::path::Path, reason: &str) -> ExitCode {
-    eprintln!("error: {} would be refused: {reason}", module.display());
-    ExitCode::from(1)
 }

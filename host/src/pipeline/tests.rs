@@ -6,23 +6,17 @@
 //! 127.0.0.1:9092); fails with how to start it when it is not there.
 
 use super::*;
+
+#[path = "../../tests/common/services.rs"]
+mod services;
 use crate::sink::mock::{MockServer, Recorded};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// id Int64 primary key, v FloatVector(2) (shape of handler_v2.go's describe).
 const DESCRIBE: &str = r#"{"code":0,"data":{"aliases":[],"autoId":false,"collectionID":1,"collectionName":"c","consistencyLevel":"Bounded","description":"","enableDynamicField":false,"fields":[{"autoId":false,"description":"","id":100,"name":"id","partitionKey":false,"primaryKey":true,"type":"Int64"},{"autoId":false,"description":"","id":101,"name":"v","params":[{"key":"dim","value":"2"}],"partitionKey":false,"primaryKey":false,"type":"FloatVector"}],"indexes":[],"load":"LoadStateLoaded","partitionsNum":1,"properties":[],"shardsNum":1},"message":""}"#;
-
-fn brokers() -> String {
-    let brokers = std::env::var("KMV_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    let first = brokers.split(',').next().unwrap_or_default().to_string();
-    assert!(
-        std::net::TcpStream::connect(&first).is_ok(),
-        "no Kafka broker at {first}: start one with tests/services/kafka.sh start (or run tests/run.sh)"
-    );
-    brokers
-}
 
 fn ids_of(r: &Recorded) -> Vec<i64> {
     r.json()["data"]
@@ -31,60 +25,57 @@ fn ids_of(r: &Recorded) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-#[test]
-fn a_batch_milvus_rejects_is_halved_until_only_the_bad_rows_fail() {
-    let brokers = brokers();
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let topic = format!("rejects_{}_{nonce}", std::process::id());
-    let n = 300i64;
-    let bad: BTreeSet<i64> = [13, 77, 78, 250].into();
+/// What the server saw: ids accepted, and the size of each refused batch.
+#[derive(Default)]
+struct Seen {
+    accepted: Mutex<Vec<i64>>,
+    rejected_sizes: Mutex<Vec<usize>>,
+}
 
-    // Milvus answers 1804 (invalid insert data) for any batch holding a bad
-    // row, as it does for data it cannot take.
-    let accepted = Arc::new(Mutex::new(Vec::<i64>::new()));
-    let rejected_sizes = Arc::new(Mutex::new(Vec::<usize>::new()));
-    let server = {
-        let (bad, accepted, rejected_sizes) =
-            (bad.clone(), accepted.clone(), rejected_sizes.clone());
-        MockServer::start(move |r: &Recorded| match r.target.as_str() {
-            "/v2/vectordb/collections/describe" => (200, DESCRIBE.into()),
-            "/v2/vectordb/entities/upsert" => {
-                let ids = ids_of(r);
-                if ids.iter().any(|id| bad.contains(id)) {
-                    rejected_sizes.lock().unwrap().push(ids.len());
-                    (
-                        200,
-                        r#"{"code":1804,"message":"fail to deal the insert data"}"#.into(),
-                    )
-                } else {
-                    accepted.lock().unwrap().extend(&ids);
-                    let body = serde_json::json!({"code": 0, "cost": 0,
-                        "data": {"upsertCount": ids.len(), "upsertIds": ids}});
-                    (200, body.to_string())
-                }
+/// A server that answers 1804 (invalid insert data) for any upsert batch
+/// holding a `bad` row, as Milvus does for data it cannot take.
+fn rejecting_server(bad: BTreeSet<i64>, seen: Arc<Seen>) -> MockServer {
+    MockServer::start(move |r: &Recorded| match r.target.as_str() {
+        "/v2/vectordb/collections/describe" => (200, DESCRIBE.into()),
+        "/v2/vectordb/entities/upsert" => {
+            let ids = ids_of(r);
+            if ids.iter().any(|id| bad.contains(id)) {
+                seen.rejected_sizes.lock().unwrap().push(ids.len());
+                (
+                    200,
+                    r#"{"code":1804,"message":"fail to deal the insert data"}"#.into(),
+                )
+            } else {
+                seen.accepted.lock().unwrap().extend(&ids);
+                let body = serde_json::json!({"code": 0, "cost": 0,
+                    "data": {"upsertCount": ids.len(), "upsertIds": ids}});
+                (200, body.to_string())
             }
-            _ => (404, "not found".into()),
-        })
-    };
+        }
+        _ => (404, "not found".into()),
+    })
+}
 
+/// Records `{"id": i, "v": [0.5, i]}` for ids `0..n` on `topic`.
+fn produce(brokers: &str, topic: &str, n: i64) {
     let producer: BaseProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
     for id in 0..n {
         let value = format!(r#"{{"id": {id}, "v": [0.5, {id}.0]}}"#);
         let key = id.to_string();
         producer
-            .send(BaseRecord::to(&topic).key(&key).payload(&value))
+            .send(BaseRecord::to(topic).key(&key).payload(&value))
             .unwrap();
     }
     producer.flush(Duration::from_secs(30)).unwrap();
+}
 
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pipeline.toml");
+/// A pipeline file: `topic` through the passthrough transform into
+/// collection `c` at `url` (REST v2), batches of 100, failures logged.
+fn pipeline_file(dir: &std::path::Path, brokers: &str, topic: &str, url: &str) -> PathBuf {
+    let path = dir.join("pipeline.toml");
     std::fs::write(
         &path,
         format!(
@@ -110,12 +101,16 @@ retry_initial_backoff_ms = 1
 policy = "log"
 "#,
             module = kmv_test_artifacts::PASSTHROUGH,
-            url = server.url,
         ),
     )
     .unwrap();
-    let loaded = PipelineConfig::load(&path).unwrap();
-    let engine = crate::cli::load_transform(&loaded).unwrap();
+    path
+}
+
+/// Runs the pipeline in `path` until idle for 3 s.
+fn run_until_idle(path: &std::path::Path) -> Summary {
+    let loaded = PipelineConfig::load(path).unwrap();
+    let engine = loaded.load_transform().unwrap();
     let options = RunOptions {
         stop_when_idle: Some(Duration::from_secs(3)),
         ..RunOptions::default()
@@ -124,14 +119,31 @@ policy = "log"
         .enable_all()
         .build()
         .unwrap();
-    let summary = runtime
+    runtime
         .block_on(run(
             loaded,
             engine,
             options,
             Arc::new(AtomicBool::new(false)),
         ))
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_batch_milvus_rejects_is_halved_until_only_the_bad_rows_fail() {
+    let brokers = services::kafka();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("rejects_{}_{nonce}", std::process::id());
+    let n = 300i64;
+    let bad: BTreeSet<i64> = [13, 77, 78, 250].into();
+    let seen = Arc::new(Seen::default());
+    let server = rejecting_server(bad.clone(), seen.clone());
+    produce(&brokers, &topic, n);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run_until_idle(&pipeline_file(dir.path(), &brokers, &topic, &server.url));
 
     let good = n as u64 - bad.len() as u64;
     assert_eq!(summary.records_in, n as u64, "{summary:?}");
@@ -141,13 +153,13 @@ policy = "log"
         summary.retries, 0,
         "a rejection is not retried: {summary:?}"
     );
-    let mut accepted = accepted.lock().unwrap().clone();
+    let mut accepted = seen.accepted.lock().unwrap().clone();
     accepted.sort_unstable();
     let want: Vec<i64> = (0..n).filter(|id| !bad.contains(id)).collect();
     assert_eq!(accepted, want, "every good row written once, no bad one");
     // The bad rows were found by halving: whole batches were refused first,
     // then single rows.
-    let sizes = rejected_sizes.lock().unwrap().clone();
+    let sizes = seen.rejected_sizes.lock().unwrap().clone();
     assert!(sizes.iter().any(|&s| s > 1), "{sizes:?}");
     assert_eq!(
         sizes.iter().filter(|&&s| s == 1).count(),

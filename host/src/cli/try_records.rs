@@ -1,5 +1,6 @@
 //! `kmv-host test`: run a transform over records from a local file.
 
+use crate::common::class::ErrorClass;
 use crate::transform::{Header, KafkaRecord, RecordOutcome, RowJson, TransformEngine, Value};
 use anyhow::Context;
 use clap::ValueEnum;
@@ -144,15 +145,7 @@ fn read(options: &TestOptions) -> anyhow::Result<(Vec<KafkaRecord>, Vec<usize>)>
 }
 
 fn parse_line(line: &[u8], options: &TestOptions, offset: i64) -> anyhow::Result<KafkaRecord> {
-    let mut record = KafkaRecord {
-        topic: options.topic.clone(),
-        partition: 0,
-        offset,
-        timestamp: None,
-        key: None,
-        value: Some(line.to_vec()),
-        headers: Vec::new(),
-    };
+    let mut record = KafkaRecord::new(options.topic.clone(), 0, offset, Some(line.to_vec()));
     let parsed: Option<Json> = serde_json::from_slice(line).ok();
     let envelope = match (options.input_format, &parsed) {
         (InputFormat::Value, _) => None,
@@ -298,7 +291,7 @@ fn print_json(
         offset: record.offset,
         outcome: "failed",
         rows: None,
-        class: outcome.error_class(),
+        class: outcome.error_class().map(ErrorClass::as_str),
         fault: None,
         reason: None,
     };

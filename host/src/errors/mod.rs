@@ -9,8 +9,14 @@
 //! the pipeline stops at it without committing its offset. A record's
 //! offset is committed only after its dead-letter write is acknowledged.
 
-use crate::config::{ConfigError, Loaded};
+mod policy;
+
+pub use crate::common::class::ErrorClass;
+use crate::common::env::{self, EnvError};
+use crate::common::invalid::Invalid;
+use crate::common::text::truncate;
 use crate::transform::KafkaRecord;
+pub use policy::{ChunkFailures, OnError, record_failed};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -82,61 +88,49 @@ impl ErrorsConfig {
         }
     }
 
-    pub(crate) fn validate(&self, loaded: &Loaded) -> Result<(), ConfigError> {
+    /// Checks the `[errors]` table on its own. Whether the dead-letter topic
+    /// is also a source topic is `config`'s check, across tables.
+    pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        const PROPERTIES: &str = "errors.dead_letter_properties";
         let policy = self.policy();
-        let at = |key: &str, message: String| {
-            loaded.error_at(
-                loaded.key_span("errors", key),
-                &format!("errors.{key}"),
-                message,
-            )
-        };
+        let at = |key: &str, message: String| Err(Invalid::key("errors", key, message));
         match &self.dead_letter_topic {
             None if policy == ErrorPolicy::DeadLetter => {
-                return Err(at(
+                return at(
                     "policy",
                     "`dead_letter` needs the topic failed records go to: add dead_letter_topic = \"NAME\" to [errors] (or use policy = \"log\" or \"stop\")".into(),
-                ));
+                );
             }
             None => {
                 if self.dead_letter_brokers.is_some() {
-                    return Err(at(
+                    return at(
                         "dead_letter_brokers",
                         "is set but no dead_letter_topic is: add dead_letter_topic = \"NAME\" or remove this key".into(),
-                    ));
+                    );
                 }
                 if let Some(key) = self.dead_letter_properties.keys().next() {
-                    return Err(loaded.error_at(
-                        loaded.key_span("errors.dead_letter_properties", key),
-                        &format!("errors.dead_letter_properties.{key}"),
-                        "is set but no dead_letter_topic is: add dead_letter_topic = \"NAME\" or remove [errors.dead_letter_properties]".into(),
+                    return Err(Invalid::key(
+                        PROPERTIES,
+                        key,
+                        "is set but no dead_letter_topic is: add dead_letter_topic = \"NAME\" or remove [errors.dead_letter_properties]",
                     ));
                 }
             }
             Some(topic) => {
                 if policy != ErrorPolicy::DeadLetter {
-                    return Err(at(
+                    return at(
                         "dead_letter_topic",
                         format!(
                             "is set but policy is `{}`, which writes nothing to it: remove the policy (a topic means `dead_letter`) or this key",
                             policy.as_str()
                         ),
-                    ));
+                    );
                 }
                 if topic.trim().is_empty() {
-                    return Err(at(
+                    return at(
                         "dead_letter_topic",
                         "must name a topic, e.g. dead_letter_topic = \"topic_0.dlq\"".into(),
-                    ));
-                }
-                let sources = loaded.config.source.as_ref().map(|s| &s.topics);
-                if sources.is_some_and(|topics| topics.contains(topic)) {
-                    return Err(at(
-                        "dead_letter_topic",
-                        format!(
-                            "`{topic}` is also a source topic: failed records would be consumed again; name another topic"
-                        ),
-                    ));
+                    );
                 }
             }
         }
@@ -151,45 +145,10 @@ impl ErrorsConfig {
             ),
         ] {
             if self.dead_letter_properties.contains_key(key) {
-                return Err(loaded.error_at(
-                    loaded.key_span("errors.dead_letter_properties", key),
-                    &format!("errors.dead_letter_properties.{key}"),
-                    why.into(),
-                ));
+                return Err(Invalid::key(PROPERTIES, key, why));
             }
         }
         Ok(())
-    }
-}
-
-/// Why a record failed: the `kmv.error.class` header and the `class` log field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// The transform returned an error for the record.
-    TransformError,
-    /// The transform instance trapped, ran out of time or memory on the record.
-    TransformFault,
-    /// A row of the record does not fit the collection schema.
-    SchemaMismatch,
-    /// Milvus refused the row (alone in its batch).
-    MilvusRejected,
-}
-
-impl ErrorClass {
-    /// The class as written in headers and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::TransformError => "transform_error",
-            ErrorClass::TransformFault => "transform_fault",
-            ErrorClass::SchemaMismatch => "schema_mismatch",
-            ErrorClass::MilvusRejected => "milvus_rejected",
-        }
-    }
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -220,15 +179,13 @@ impl fmt::Display for FailedRecord {
 /// Why a dead-letter write could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
-    /// A `${NAME}` in `[errors.dead_letter_properties]` names an unset variable.
-    #[error(
-        "[errors.dead_letter_properties] `{key}` refers to environment variable {var}, which is not set"
-    )]
-    MissingEnv {
+    /// A `${NAME}` in `[errors.dead_letter_properties]` could not be expanded.
+    #[error("{}", env.at_property("errors.dead_letter_properties", key))]
+    Env {
         /// The property.
         key: String,
-        /// The variable.
-        var: String,
+        /// What is wrong (not a `source`: the message already says it).
+        env: EnvError,
     },
     /// librdkafka refused the configuration.
     #[error("dead-letter producer: {0}")]
@@ -295,11 +252,9 @@ impl DeadLetterQueue {
             .set("message.timeout.ms", "60000")
             .set("linger.ms", "5");
         for (key, value) in &config.dead_letter_properties {
-            let value = crate::source::expand_env(key, value).map_err(|e| match e {
-                crate::source::SourceError::MissingEnv { key, var } => {
-                    DeadLetterError::MissingEnv { key, var }
-                }
-                crate::source::SourceError::Kafka(e) => DeadLetterError::Kafka(e),
+            let value = env::expand_env(value).map_err(|env| DeadLetterError::Env {
+                key: key.clone(),
+                env,
             })?;
             client.set(key, value);
         }
@@ -350,17 +305,6 @@ impl DeadLetterQueue {
         }
         self.producer.send_result(record).map_err(|(e, _)| e)
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Dead-letter writes of one chunk, awaited before its offsets are committed.

@@ -7,7 +7,7 @@
 //! version, or when SIGHUP asks for it, tries the new version **off the
 //! preparer's hot path**:
 //!
-//! 1. compiles it ([`TransformEngine::load`] with the same `[transform]`
+//! 1. compiles it ([`TransformEngine::builder`] with the same `[transform]`
 //!    settings);
 //! 2. runs its `init` with the pipeline's `[transform.config]`;
 //! 3. runs it over a sample of the records the pipeline saw last
@@ -22,11 +22,13 @@
 //! identities, counted in `swap_failures`, and not tried again until the file
 //! changes again or SIGHUP; the old version keeps running.
 
-use crate::config::TransformConfig;
-use crate::pipeline::Counters;
+use crate::config::{Loaded, TransformConfig};
+use crate::observability::Counters;
 use crate::sink::{MilvusSink, RowEncoder};
-use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine, Worker};
-use sha2::{Digest, Sha256};
+use crate::transform::{
+    FaultKind, KafkaRecord, ModuleIdentity, RecordOutcome, TransformEngine, TransformError, Worker,
+};
+use anyhow::Context;
 use std::collections::VecDeque;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -44,14 +46,63 @@ pub const SAMPLE_SIZE: usize = 100;
 /// The most bytes of record values the sample holds (the oldest go first).
 pub const SAMPLE_MAX_BYTES: usize = 16 * 1024 * 1024;
 
-/// Sets the flag when dropped: stops the watcher however the pipeline ends.
+/// A running watcher: checked versions arrive on `ready`.
+pub struct Watch {
+    pub ready: mpsc::Receiver<Ready>,
+    /// Stops the watcher and the SIGHUP listener when dropped, however the
+    /// pipeline ends.
+    pub sighup: StopOnDrop,
+}
+
 #[derive(Debug)]
-pub struct StopOnDrop(pub Arc<AtomicBool>);
+pub struct StopOnDrop {
+    stop: Arc<AtomicBool>,
+    sighup: tokio::task::JoinHandle<()>,
+}
 
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+        self.sighup.abort();
     }
+}
+
+/// Starts the watcher thread for the pipeline's module (and the SIGHUP
+/// listener that forces a look); `running` is the version the run starts with.
+pub fn spawn_watcher(
+    loaded: &Loaded,
+    running: &TransformEngine,
+    sink: &Arc<MilvusSink>,
+    sample: &Arc<Sample>,
+    counters: &Arc<Counters>,
+) -> anyhow::Result<Watch> {
+    let (ready_tx, ready) = mpsc::sync_channel(1);
+    let reload = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sighup = tokio::spawn(super::signals::listen_for_sighup(reload.clone()));
+    let guard = StopOnDrop {
+        stop: stop.clone(),
+        sighup,
+    };
+    let watcher = Watcher {
+        module: loaded.module_path(),
+        config: loaded.config.transform.clone(),
+        sink: sink.clone(),
+        sample: sample.clone(),
+        counters: counters.clone(),
+        reload,
+        stop,
+        ready: ready_tx,
+    };
+    let running = running.clone();
+    std::thread::Builder::new()
+        .name("kmv-swap".into())
+        .spawn(move || watcher.run(&running))
+        .context("starting the transform watcher thread")?;
+    Ok(Watch {
+        ready,
+        sighup: guard,
+    })
 }
 
 /// A checked version, ready to run: its engine and a fresh instance (`init`
@@ -113,6 +164,48 @@ impl Sample {
     }
 }
 
+/// Why a new version is refused; the first check that fails.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapRefusal {
+    #[error("does not load: {0}")]
+    Load(TransformError),
+    #[error("init failed: {0}")]
+    Init(TransformError),
+    #[error("init failed (second instance): {0}")]
+    SecondInit(TransformError),
+    #[error("failed on the sample of recent records: {0}")]
+    Sample(TransformError),
+    /// A record of the sample faults the instance.
+    #[error("faults on the sample of {of} recent records: {at}: {kind}: {reason}")]
+    Fault {
+        of: usize,
+        at: String,
+        kind: FaultKind,
+        reason: String,
+    },
+    /// A row of the sample does not fit the collection schema.
+    #[error(
+        "its rows do not fit the collection schema (sample of {of} recent records): {at}: {reason}"
+    )]
+    Schema {
+        of: usize,
+        at: String,
+        reason: String,
+    },
+}
+
+/// Compiles `module` and runs its `init`: the first two checks of a new version.
+pub fn load_version(
+    module: &Path,
+    config: &TransformConfig,
+) -> Result<(TransformEngine, Worker), SwapRefusal> {
+    let engine = TransformEngine::builder(module, config)
+        .load()
+        .map_err(SwapRefusal::Load)?;
+    let worker = engine.worker().map_err(SwapRefusal::Init)?;
+    Ok((engine, worker))
+}
+
 /// Tries `module` as a new version: compile, `init`, the sample; the first
 /// step that fails is the reason.
 pub fn try_version(
@@ -120,15 +213,11 @@ pub fn try_version(
     config: &TransformConfig,
     encoder: &RowEncoder,
     sample: &[KafkaRecord],
-) -> Result<Ready, String> {
-    let engine =
-        TransformEngine::load(module, config).map_err(|e| format!("does not load: {e}"))?;
-    let mut worker = engine.worker().map_err(|e| format!("init failed: {e}"))?;
+) -> Result<Ready, SwapRefusal> {
+    let (engine, mut worker) = load_version(module, config)?;
     check_sample(&mut worker, encoder, sample)?;
     // A fresh instance: the one checked has seen the sample.
-    let worker = engine
-        .worker()
-        .map_err(|e| format!("init failed (second instance): {e}"))?;
+    let worker = engine.worker().map_err(SwapRefusal::SecondInit)?;
     Ok(Ready { engine, worker })
 }
 
@@ -138,29 +227,31 @@ pub fn check_sample(
     worker: &mut Worker,
     encoder: &RowEncoder,
     sample: &[KafkaRecord],
-) -> Result<(), String> {
-    let outcomes = worker
-        .process(sample)
-        .map_err(|e| format!("failed on the sample of recent records: {e}"))?;
-    let n = sample.len();
-    for (r, outcome) in sample.iter().zip(outcomes) {
-        let at = format!(
+) -> Result<(), SwapRefusal> {
+    let outcomes = worker.process(sample).map_err(SwapRefusal::Sample)?;
+    let of = sample.len();
+    let at = |r: &KafkaRecord| {
+        format!(
             "topic {} partition {} offset {}",
             r.topic, r.partition, r.offset
-        );
+        )
+    };
+    for (r, outcome) in sample.iter().zip(outcomes) {
         match outcome {
             RecordOutcome::Fault { kind, reason } => {
-                return Err(format!(
-                    "faults on the sample of {n} recent records: {at}: {kind}: {reason}"
-                ));
+                return Err(SwapRefusal::Fault {
+                    of,
+                    at: at(r),
+                    kind,
+                    reason,
+                });
             }
             RecordOutcome::Rows(rows) => {
                 for row in &rows {
-                    encoder.encode(row).map_err(|e| {
-                        format!(
-                            "its rows do not fit the collection schema (sample of {n} recent records): {at}: {}",
-                            e.reason
-                        )
+                    encoder.encode(row).map_err(|e| SwapRefusal::Schema {
+                        of,
+                        at: at(r),
+                        reason: e.reason,
                     })?;
                 }
             }
@@ -226,7 +317,8 @@ impl Watcher {
                     continue;
                 }
             };
-            let hash = hex::encode(Sha256::digest(&bytes));
+            let identity = ModuleIdentity::new(&self.module, &bytes);
+            let hash = identity.sha256.clone();
             if hash == current {
                 if forced {
                     info!(
@@ -239,7 +331,7 @@ impl Watcher {
             if !forced && refused.as_deref() == Some(hash.as_str()) {
                 continue;
             }
-            let candidate = format!("{}@{}", file_name(&self.module), &hash[..12]);
+            let candidate = identity.short();
             let sample = self.sample.snapshot();
             info!(
                 transform = current_short,
@@ -261,13 +353,13 @@ impl Watcher {
                         return; // the preparer ended
                     }
                 }
-                Err(reason) => {
+                Err(refusal) => {
                     refused = Some(hash);
                     self.counters.swap_failed();
                     warn!(
                         transform = current_short,
                         candidate,
-                        reason,
+                        reason = %refusal,
                         "Transform swap refused; the running version keeps running."
                     );
                 }
@@ -276,26 +368,12 @@ impl Watcher {
     }
 }
 
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn record(offset: i64, bytes: usize) -> Arc<KafkaRecord> {
-        Arc::new(KafkaRecord {
-            topic: "t".into(),
-            partition: 0,
-            offset,
-            timestamp: None,
-            key: None,
-            value: Some(vec![b'x'; bytes]),
-            headers: Vec::new(),
-        })
+        Arc::new(KafkaRecord::new("t", 0, offset, Some(vec![b'x'; bytes])))
     }
 
     fn offsets(sample: &Sample) -> Vec<i64> {

@@ -1,0 +1,35 @@
+//! Why a record failed, in one vocabulary for every stage: the
+//! `kmv.error.class` dead-letter header, the `class` log field and metric label.
+
+use std::fmt;
+
+/// Why a record failed: the `kmv.error.class` header and the `class` log field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The transform returned an error for the record.
+    TransformError,
+    /// The transform instance trapped, ran out of time or memory on the record.
+    TransformFault,
+    /// A row of the record does not fit the collection schema.
+    SchemaMismatch,
+    /// Milvus refused the row (alone in its batch).
+    MilvusRejected,
+}
+
+impl ErrorClass {
+    /// The class as written in headers and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::TransformError => "transform_error",
+            ErrorClass::TransformFault => "transform_fault",
+            ErrorClass::SchemaMismatch => "schema_mismatch",
+            ErrorClass::MilvusRejected => "milvus_rejected",
+        }
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,286 @@
+//! The preparer thread: poll, transform, check and encode, hand over; between
+//! two batches, switch to a new transform version when the watcher has one.
+//! At the in-flight cap it pauses consumption and keeps polling until the
+//! writer gives bytes back.
+
+use super::chunk::{Chunk, RowTag, ToWriter};
+use super::inflight::{InFlight, PauseLog};
+use super::swap::{Ready, Sample};
+use crate::errors::{ErrorClass, ErrorPolicy, FailedRecord, record_failed};
+use crate::observability::{self as observe, Counters, add, names};
+use crate::sink::{EncodedRow, MilvusSink, RowEncoder};
+use crate::source::{PollLimits, Source};
+use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine, Worker};
+use anyhow::Context;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing::info;
+
+/// How long the preparer waits at the in-flight cap before pausing
+/// consumption: a write that ends sooner costs no pause (a pause drops what
+/// librdkafka has prefetched, to be fetched again on resume).
+const PAUSE_AFTER: Duration = Duration::from_millis(500);
+
+/// How long one poll waits while consumption is paused.
+const PAUSED_POLL: Duration = Duration::from_millis(100);
+
+/// The preparer's side of the hot swap.
+pub struct SwapInbox {
+    /// Recent records, for checking new versions.
+    pub sample: Arc<Sample>,
+    /// Checked versions from the watcher.
+    pub ready: std::sync::mpsc::Receiver<Ready>,
+}
+
+pub struct Preparer {
+    pub source: Arc<Source>,
+    pub sink: Arc<MilvusSink>,
+    pub counters: Arc<Counters>,
+    pub shutdown: Arc<AtomicBool>,
+    pub limits: PollLimits,
+    /// Stop once assigned and idle this long (`None`: run until stopped).
+    pub stop_when_idle: Option<Duration>,
+    pub policy: ErrorPolicy,
+    /// The cap on bytes handed to the writer and not yet committed.
+    pub in_flight: Arc<InFlight>,
+    pub swap: SwapInbox,
+    pub tx: tokio::sync::mpsc::UnboundedSender<ToWriter>,
+}
+
+/// The transform version running, and its instance.
+struct Running {
+    worker: Worker,
+    version: Arc<str>,
+}
+
+/// What became of one record before writing.
+enum Prepared {
+    Skipped,
+    Rows(Vec<EncodedRow>),
+    Failed(ErrorClass, String),
+}
+
+impl Preparer {
+    /// Starts the preparer thread.
+    pub fn spawn(
+        self,
+        engine: TransformEngine,
+    ) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+        std::thread::Builder::new()
+            .name("kmv-prepare".into())
+            .spawn(move || self.run(engine))
+            .context("starting the transform thread")
+    }
+
+    /// Runs until shutdown, the writer's end, or (with `stop_when_idle`) idleness.
+    pub fn run(self, engine: TransformEngine) -> anyhow::Result<()> {
+        let mut running = Running {
+            worker: engine.worker()?,
+            version: engine.identity().short().into(),
+        };
+        self.counters.set_transform(&running.version);
+        let mut idle = IdleClock::new(self.stop_when_idle);
+        let mut pauses = PauseLog::default();
+        while !self.shutdown.load(Ordering::SeqCst) {
+            // A batch boundary: every record so far went through the old version.
+            self.take_ready_version(&mut running);
+            let records = self.source.poll_batch(&self.limits, &self.shutdown)?;
+            if records.is_empty() {
+                if idle.should_stop(self.source.has_assignment()) {
+                    break;
+                }
+                continue;
+            }
+            idle.saw_records();
+            let chunk = self.build_chunk(&mut running, records)?;
+            if !self.hand_over(chunk, &mut pauses)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn take_ready_version(&self, running: &mut Running) {
+        let Some(ready) = self.swap.ready.try_iter().last() else {
+            return;
+        };
+        let to: Arc<str> = ready.engine.identity().short().into();
+        info!(
+            from = &*running.version,
+            to = &*to,
+            transform = &*to,
+            "Transform swapped at a batch boundary."
+        );
+        running.worker = ready.worker;
+        observe::set_transform_version(Some(&running.version), &to);
+        running.version = to;
+        self.counters.set_transform(&running.version);
+        add(&self.counters.swaps, 1);
+    }
+
+    /// Transforms `records` and encodes their rows; failed records are
+    /// handled by the policy (under `stop`, the error ends the run).
+    fn build_chunk(
+        &self,
+        running: &mut Running,
+        records: Vec<KafkaRecord>,
+    ) -> anyhow::Result<Chunk> {
+        let counters = &self.counters;
+        add(&counters.records_in, records.len() as u64);
+        counters.saw_records();
+        let transform_started = Instant::now();
+        let outcomes = running.worker.process(&records)?;
+        metrics::histogram!(names::TRANSFORM_SECONDS).record(transform_started.elapsed());
+        let records: Vec<RowTag> = records.into_iter().map(Arc::new).collect();
+        self.swap.sample.remember(&records);
+        let mut chunk = Chunk {
+            bytes: records.iter().map(|r| record_bytes(r)).sum(),
+            transform_version: running.version.clone(),
+            ..Chunk::default()
+        };
+        for (record, outcome) in records.into_iter().zip(outcomes) {
+            let next = chunk
+                .next_offsets
+                .entry((record.topic.clone(), record.partition))
+                .or_insert(record.offset + 1);
+            *next = (*next).max(record.offset + 1);
+            match prepare(outcome, self.sink.encoder()) {
+                Prepared::Skipped => add(&counters.skipped, 1),
+                Prepared::Rows(rows) => {
+                    for row in rows {
+                        chunk.bytes += row.json.len() as u64;
+                        chunk.rows.push((row, record.clone()));
+                    }
+                }
+                Prepared::Failed(class, reason) => {
+                    let failed = FailedRecord {
+                        record,
+                        class,
+                        reason,
+                        transform: running.version.clone(),
+                    };
+                    // Under `stop`, the chunk is dropped: none of it is committed.
+                    if let Some(failed) = record_failed(counters, self.policy, failed)? {
+                        chunk.failed.push(failed);
+                    }
+                }
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// Hands `chunk` to the writer once the in-flight cap lets it through
+    /// (see [`Preparer::wait_paused`]). `false`: stopping (not handed over,
+    /// so not committed).
+    fn hand_over(&self, mut chunk: Chunk, pauses: &mut PauseLog) -> anyhow::Result<bool> {
+        let gauge = &self.counters.in_flight_bytes;
+        let taken = match self.in_flight.acquire(chunk.bytes, PAUSE_AFTER, gauge) {
+            Some(bytes) => Some(bytes),
+            None => self.wait_paused(&mut chunk, pauses)?,
+        };
+        let Some(bytes) = taken else {
+            return Ok(false);
+        };
+        if chunk.is_empty() {
+            // Every partition of the chunk was revoked while paused.
+            self.in_flight.release(bytes, gauge);
+            return Ok(true);
+        }
+        chunk.bytes = bytes;
+        Ok(self.tx.send(ToWriter::Chunk(chunk)).is_ok())
+    }
+
+    /// At the cap: pauses consumption and keeps polling, so the consumer
+    /// keeps its place in the group and serves rebalances however long the
+    /// writer waits for Milvus, until the writer gives bytes back; then
+    /// resumes. The chunk's work for partitions revoked meanwhile is dropped
+    /// (uncommitted). The bytes taken, or `None` when stopping.
+    fn wait_paused(&self, chunk: &mut Chunk, pauses: &mut PauseLog) -> anyhow::Result<Option<u64>> {
+        let gauge = &self.counters.in_flight_bytes;
+        let cap = self.in_flight.cap();
+        self.source
+            .pause()
+            .context("pausing consumption at the in-flight cap")?;
+        pauses.paused(self.in_flight.used(), cap, chunk.bytes);
+        let taken = loop {
+            if self.shutdown.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let revoked = self.source.poll_paused(PAUSED_POLL)?;
+            if !revoked.is_empty() {
+                chunk.drop_partitions(&revoked);
+                if chunk.is_empty() {
+                    break 0;
+                }
+            }
+            if let Some(bytes) = self.in_flight.acquire(chunk.bytes, Duration::ZERO, gauge) {
+                break bytes;
+            }
+        };
+        self.source.resume().context("resuming consumption")?;
+        pauses.resumed(self.in_flight.used(), cap, self.source.held_records());
+        Ok(Some(taken))
+    }
+}
+
+fn record_bytes(r: &KafkaRecord) -> u64 {
+    (r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len)) as u64
+}
+
+/// A record's outcome, its rows encoded against the collection schema.
+fn prepare(outcome: RecordOutcome, encoder: &RowEncoder) -> Prepared {
+    match outcome {
+        RecordOutcome::Skip => Prepared::Skipped,
+        RecordOutcome::Rows(rows) if rows.is_empty() => Prepared::Skipped,
+        RecordOutcome::Rows(rows) => match rows.iter().map(|row| encoder.encode(row)).collect() {
+            Ok(encoded) => Prepared::Rows(encoded),
+            Err(e) => Prepared::Failed(ErrorClass::SchemaMismatch, e.reason),
+        },
+        RecordOutcome::Error(reason) => Prepared::Failed(ErrorClass::TransformError, reason),
+        RecordOutcome::Fault { kind, reason } => {
+            Prepared::Failed(ErrorClass::TransformFault, format!("{kind}: {reason}"))
+        }
+    }
+}
+
+/// `--stop-when-idle`: the time since the last record (or since partitions
+/// were first assigned).
+struct IdleClock {
+    idle: Option<Duration>,
+    assigned: bool,
+    last_record: Instant,
+}
+
+impl IdleClock {
+    fn new(idle: Option<Duration>) -> Self {
+        IdleClock {
+            idle,
+            assigned: false,
+            last_record: Instant::now(),
+        }
+    }
+
+    fn saw_records(&mut self) {
+        self.last_record = Instant::now();
+        self.assigned = true;
+    }
+
+    /// After an empty poll: whether the run has been idle long enough to stop.
+    fn should_stop(&mut self, has_assignment: bool) -> bool {
+        if !self.assigned && has_assignment {
+            self.assigned = true;
+            self.last_record = Instant::now();
+        }
+        match self.idle {
+            Some(idle) if self.assigned && self.last_record.elapsed() >= idle => {
+                info!(
+                    idle_ms = idle.as_millis() as u64,
+                    "No records for the idle time; stopping."
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! What can go wrong in the sink: why it could not start ([`SinkError`]),
+//! why a write did not go through ([`WriteError`], [`FailureClass`]), and
+//! what a write that did go through reports ([`WriteOk`]).
+
+use super::RestApi;
+use super::encode::PrimaryKey;
+use super::schema::SchemaError;
+use crate::common::env::EnvError;
+use std::time::Duration;
+
+/// What a failed write means for the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The server is busy, not ready or unreachable: send the same batch again.
+    Retryable,
+    /// The batch is invalid: sending it again gives the same answer.
+    Rejected,
+    /// Nothing can be written until someone fixes something (the token, the
+    /// collection, a quota): stop.
+    Fatal,
+}
+
+/// Why the sink could not start. Messages never hold the token.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A `${NAME}` in `sink.token` could not be expanded.
+    #[error("{}", .0.at("sink.token"))]
+    TokenEnv(EnvError),
+    /// `sink.token` is malformed.
+    #[error("sink.token: {0}")]
+    TokenSyntax(String),
+    /// The HTTP client could not be built, or the endpoint is not a URL.
+    #[error("sink.endpoint `{endpoint}`: {reason}")]
+    Endpoint { endpoint: String, reason: String },
+    /// Nothing answered at the endpoint.
+    #[error("cannot reach Milvus at {endpoint}: {reason}")]
+    Unreachable {
+        endpoint: String,
+        /// The connection error.
+        reason: String,
+    },
+    /// HTTP 401 or code 1800.
+    #[error("Milvus at {endpoint} refused the token (check sink.token): {message}")]
+    Auth {
+        endpoint: String,
+        /// Milvus' message.
+        message: String,
+    },
+    /// HTTP 403: the token's user lacks a privilege.
+    #[error(
+        "Milvus at {endpoint} denied access to collection `{collection}` (HTTP 403, code {code}): {message}; grant the token's user the privileges it needs"
+    )]
+    Forbidden {
+        endpoint: String,
+        collection: String,
+        /// The body code.
+        code: i64,
+        /// Milvus' message.
+        message: String,
+    },
+    /// The server does not have the REST API asked for (`sink.api`).
+    #[error("{endpoint} does not answer REST {api} (HTTP 404 for {path}){hint}")]
+    ApiNotFound {
+        endpoint: String,
+        /// The API tried.
+        api: RestApi,
+        /// The path tried.
+        path: String,
+        /// What to do about it.
+        hint: &'static str,
+    },
+    /// The collection does not exist.
+    #[error(
+        "collection `{collection}` does not exist in database `{database}` at {endpoint}{}; create it first",
+        existing_list(.existing)
+    )]
+    CollectionNotFound {
+        endpoint: String,
+        database: String,
+        collection: String,
+        /// The collections that do exist, when they could be listed.
+        existing: Option<Vec<String>>,
+    },
+    /// The database does not exist.
+    #[error("database `{database}` does not exist at {endpoint} (sink.database)")]
+    DatabaseNotFound { endpoint: String, database: String },
+    /// The collection is not loaded.
+    #[error(
+        "collection `{collection}` at {endpoint} is not loaded (or still loading); load it, e.g. with pymilvus `Collection(\"{collection}\").load()` or REST v2 `POST /v2/vectordb/collections/load {{\"collectionName\":\"{collection}\"}}`, then start again"
+    )]
+    NotLoaded {
+        endpoint: String,
+        collection: String,
+    },
+    /// `write_mode = "upsert"` on an auto-id collection.
+    #[error(
+        "sink.write_mode = \"upsert\" needs rows that carry the primary key, but collection `{collection}` has auto-id on `{primary}`; use write_mode = \"insert\" or \"auto\""
+    )]
+    UpsertOnAutoId {
+        collection: String,
+        /// Its primary key field.
+        primary: String,
+    },
+    /// The collection has fields the server's REST API cannot write.
+    #[error(
+        "collection `{collection}` has {fields}, which Milvus 2.3's REST v1 cannot insert (it answers code 1100/1804); write to Milvus 2.4+ (REST v2) or drop those fields"
+    )]
+    UnsupportedOnV1 {
+        collection: String,
+        /// The fields and their types.
+        fields: String,
+    },
+    /// The schema could not be understood.
+    #[error("collection `{collection}` at {endpoint}: {source}")]
+    Schema {
+        endpoint: String,
+        collection: String,
+        /// What is wrong.
+        source: SchemaError,
+    },
+    /// Any other failed answer.
+    #[error("Milvus at {endpoint} failed to {what} (HTTP {status}, code {code}): {message}")]
+    Server {
+        endpoint: String,
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The body code, or `-` without one.
+        code: String,
+        /// Milvus' message.
+        message: String,
+    },
+}
+
+fn existing_list(existing: &Option<Vec<String>>) -> String {
+    match existing.as_deref() {
+        None => String::new(),
+        Some([]) => " (that database has no collections)".into(),
+        Some(names) => {
+            const MAX: usize = 20;
+            let mut s = format!(" (it has: `{}`", names[..names.len().min(MAX)].join("`, `"));
+            if names.len() > MAX {
+                s.push_str(&format!(" and {} more", names.len() - MAX));
+            }
+            s.push(')');
+            s
+        }
+    }
+}
+
+/// A write that did not go through.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WriteError {
+    /// The server is busy, not ready or unreachable: the same batch may be
+    /// sent again (see [`RetryPolicy`](crate::common::retry::RetryPolicy)).
+    #[error("{reason}")]
+    Retryable {
+        /// What happened.
+        reason: String,
+        /// The wait the server asked for (HTTP `Retry-After`).
+        retry_after: Option<Duration>,
+    },
+    /// The batch is invalid (e.g. codes 1804, 1100): sending it again gives
+    /// the same answer.
+    #[error("Milvus rejected the batch (code {code}): {message}")]
+    Rejected {
+        /// The body code (or the HTTP status when there was none).
+        code: i64,
+        /// Milvus' message.
+        message: String,
+    },
+    /// Nothing can be written until someone acts: the token, the collection,
+    /// a quota, or an answer that does not match what was sent.
+    #[error("{reason}")]
+    Fatal {
+        /// What happened and what to check.
+        reason: String,
+    },
+}
+
+impl WriteError {
+    /// Retryable, rejected or fatal.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            WriteError::Retryable { .. } => FailureClass::Retryable,
+            WriteError::Rejected { .. } => FailureClass::Rejected,
+            WriteError::Fatal { .. } => FailureClass::Fatal,
+        }
+    }
+}
+
+/// A batch Milvus took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteOk {
+    /// Rows Milvus says it wrote (always the rows sent).
+    pub rows: usize,
+    /// Their primary keys, as Milvus reports them (generated ones on
+    /// auto-id collections).
+    pub ids: Vec<PrimaryKey>,
+}
