@@ -1,11 +1,10 @@
 //! The `kmv-host` binary on the seed example, as a user runs it.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::repo;
+use std::path::Path;
+use std::process::Command;
 
 /// examples/seed/pipeline.toml as it is, but with the module the artifacts
 /// crate built (the example names target/wasm32-wasip2/release/seed.wasm,

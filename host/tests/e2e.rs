@@ -6,35 +6,29 @@ mod common;
 
 use common::*;
 use serde_json::Value as Json;
+use std::path::Path;
+
+/// The seed transform from `topic` into the Milvus collection of that name.
+fn seed_pipeline(dir: &Path, uri: &str, topic: &str) -> PipelineFile {
+    PipelineFile::new(dir)
+        .topic(topic)
+        .module(kmv_test_artifacts::SEED)
+        .milvus(uri, topic)
+}
 
 #[test]
 fn records_land_in_milvus_exactly() {
     let (uri, topic) = (milvus(), unique("e2e_exact"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let records = articles(0..300, 8);
     produce(&topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 64");
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("records_in=300 rows_written=300 skipped=0 failed=0"),
-        "{}",
-        text(&out)
-    );
+    let p = seed_pipeline(dir.path(), &uri, &topic)
+        .sink("batch_max_rows = 64")
+        .write();
+    let log = run_ok(&p, 3.0);
+    assert_summary(&log, "records_in=300 rows_written=300 skipped=0 failed=0");
 
     assert_eq!(wait_count(&uri, None, &topic, 300), 300);
     let rows = query_all(&uri, None, &topic);
@@ -70,55 +64,28 @@ fn records_land_in_milvus_exactly() {
 #[test]
 fn replay_with_upsert_leaves_no_duplicates() {
     let (uri, topic) = (milvus(), unique("e2e_replay"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     produce(&topic, &articles(0..150, 8));
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
 
     let group = unique("g");
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &group,
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("write=Upsert"), "{}", text(&out));
+    let p = seed_pipeline(dir.path(), &uri, &topic)
+        .group(&group)
+        .write();
+    let log = run_ok(&p, 3.0);
+    let write = field(&log, "Consuming.", "write");
+    assert_eq!(write.as_deref(), Some("Upsert"), "{log}");
     assert_eq!(wait_count(&uri, None, &topic, 150), 150);
 
     // A restart in the same group resumes after the committed offsets: nothing is read again.
     produce(&topic, &articles(150..160, 8));
-    let out = run_host(&p, 3.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("Pipeline stopped. records_in=10 "),
-        "{}",
-        text(&out)
-    );
+    assert_summary(&run_ok(&p, 3.0), "records_in=10");
 
     // A new group replays the whole topic: upserts leave one row per key.
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g2"),
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("records_in=160 rows_written=160"),
-        "{}",
-        text(&out)
-    );
+    let p = seed_pipeline(dir.path(), &uri, &topic)
+        .group(&unique("g2"))
+        .write();
+    assert_summary(&run_ok(&p, 3.0), "records_in=160 rows_written=160");
     assert_eq!(wait_count(&uri, None, &topic, 160), 160);
 }
 
@@ -132,20 +99,17 @@ fn auto_id_collection_gets_inserts() {
     );
     produce(&topic, &articles(0..120, 8));
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
     // The rename transform drops the id: Milvus generates one per row.
     let config = "exclude = [\"id\"]\nvectors = [\"title_vector\"]";
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::RENAME,
-        config,
-        &sink,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("write=Insert"), "{}", text(&out));
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::RENAME)
+        .transform_config(config)
+        .milvus(&uri, &topic)
+        .write();
+    let log = run_ok(&p, 3.0);
+    let write = field(&log, "Consuming.", "write");
+    assert_eq!(write.as_deref(), Some("Insert"), "{log}");
     assert_eq!(wait_count(&uri, None, &topic, 120), 120);
     let rows = query_all(&uri, None, &topic);
     let mut titles: Vec<&str> = rows.iter().map(|r| r["title"].as_str().unwrap()).collect();
@@ -157,11 +121,7 @@ fn auto_id_collection_gets_inserts() {
 #[test]
 fn rows_that_break_the_schema_are_reported_and_good_rows_written() {
     let (uri, topic) = (milvus(), unique("e2e_schema"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let mut records = articles(0..40, 8);
     let mut bad = |id: i64, f: &dyn Fn(&mut Json)| {
         let mut a = article(id, 8);
@@ -181,22 +141,9 @@ fn rows_that_break_the_schema_are_reported_and_good_rows_written() {
     produce(&topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("records_in=43 rows_written=40 skipped=0 failed=3"),
-        "{log}"
-    );
+    let p = seed_pipeline(dir.path(), &uri, &topic).write();
+    let log = run_ok(&p, 3.0);
+    assert_summary(&log, "records_in=43 rows_written=40 skipped=0 failed=3");
     assert!(
         log.contains("field `title_vector`") && log.contains("got 7"),
         "wrong dimension not explained: {log}"
@@ -225,16 +172,9 @@ fn authorization_right_token_works_wrong_token_fails_fast() {
     );
     produce(&topic, &articles(0..50, 8));
     let dir = tempfile::tempdir().unwrap();
-    let sink =
-        format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\ntoken = \"${{KMV_TEST_TOKEN}}\"");
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
+    let p = seed_pipeline(dir.path(), &uri, &topic)
+        .sink("token = \"${KMV_TEST_TOKEN}\"")
+        .write();
 
     let started = std::time::Instant::now();
     let out = run_host(&p, 3.0, &[("KMV_TEST_TOKEN", "root:NotThePassword")]);

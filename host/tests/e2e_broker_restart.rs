@@ -12,10 +12,7 @@ mod common;
 
 use common::*;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const BROKER_PORT: &str = "9195";
@@ -81,104 +78,6 @@ impl Drop for DurableBroker {
         let _ = Command::new(dir.join("s3.sh"))
             .args(["stop", "--port", S3_PORT])
             .status();
-    }
-}
-
-/// Produces `(key, value)` records to `topic` on the durable broker and waits
-/// until all are acknowledged.
-fn produce_durable(topic: &str, records: &[(String, Vec<u8>)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", BROKERS)
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (key, value) in records {
-        while let Err((e, _)) = producer.send(BaseRecord::to(topic).key(key).payload(value)) {
-            assert!(
-                matches!(
-                    e,
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull
-                    )
-                ),
-                "produce failed: {e}"
-            );
-            producer.poll(Duration::from_millis(50));
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer
-        .flush(Duration::from_secs(60))
-        .expect("flushing the producer");
-}
-
-/// A `kmv-host` running in the background, its output in a log file.
-struct Host {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Host {
-    fn start(pipeline: &Path, log: PathBuf) -> Host {
-        Host::start_with(pipeline, log, &[])
-    }
-
-    /// Starts `kmv-host --pipeline FILE --progress-interval 0.2 [extra]`.
-    fn start_with(pipeline: &Path, log: PathBuf, extra: &[&str]) -> Host {
-        let out = File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
-            .arg("--pipeline")
-            .arg(pipeline)
-            .args(["--progress-interval", "0.2"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting kmv-host");
-        Host { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Panics with the log if the host has exited.
-    fn assert_running(&mut self, when: &str) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("kmv-host exited {when} with {status}:\n{}", self.log());
-        }
-    }
-
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn sigterm(&self) {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill({}, SIGTERM)", self.child.id());
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -257,42 +156,31 @@ fn broker_restart_mid_run_loses_nothing() {
     let n = before + after;
     let topic = unique("faults_broker");
     let group = unique("g_broker");
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
+    create_seed(&uri, &topic);
+    produce_to(
+        BROKERS,
+        &topic,
+        &with_bad_records(articles(0..before, 8), 0),
     );
-    produce_durable(&topic, &with_bad_records(articles(0..before, 8), 0));
     println!("{:>6.1?} produced {before} records", started.elapsed());
 
-    // The shared helper writes the shared broker's address: point it at ours.
-    // Small batches keep the host busy for a while, so that the broker stops
-    // while records are still being consumed.
+    // Our broker, not the shared one. Small batches keep the host busy for a
+    // while, so that the broker stops while records are still being consumed.
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 50");
     let dlq = format!("{topic}.dlq");
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &group,
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-        "",
-        &format!("[errors]\ndead_letter_topic = \"{dlq}\""),
-    );
-    let text = std::fs::read_to_string(&p).unwrap();
-    let shared = format!("brokers = \"{}\"", kafka());
-    assert!(text.contains(&shared), "{text}");
-    std::fs::write(
-        &p,
-        text.replace(&shared, &format!("brokers = \"{BROKERS}\"")),
-    )
-    .unwrap();
+    let p = PipelineFile::new(dir.path())
+        .brokers(BROKERS)
+        .topic(&topic)
+        .group(&group)
+        .module(kmv_test_artifacts::SEED)
+        .milvus(&uri, &topic)
+        .sink("batch_max_rows = 50")
+        .errors(&format!("dead_letter_topic = \"{dlq}\""))
+        .write();
 
-    let mut host = Host::start(&p, dir.path().join("host.log"));
+    let mut host = Host::start(&p, dir.path().join("host.log"), &[]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while last_field(&host.log(), "Progress.", "rows_written").unwrap_or(0) == 0 {
+    while host.progress("rows_written") == 0 {
         host.assert_running("before the broker restart");
         assert!(
             Instant::now() < deadline,
@@ -314,7 +202,11 @@ fn broker_restart_mid_run_loses_nothing() {
 
     // Bad records among them: the dead-letter producer, idle through the
     // outage, must write them after the restart.
-    produce_durable(&topic, &with_bad_records(articles(before..n, 8), 1));
+    produce_to(
+        BROKERS,
+        &topic,
+        &with_bad_records(articles(before..n, 8), 1),
+    );
     println!("{:>6.1?} produced {after} more records", started.elapsed());
 
     // Until every record is in Milvus (or a limit), with the host running.
@@ -327,12 +219,7 @@ fn broker_restart_mid_run_loses_nothing() {
     }
     println!("{:>6.1?} {count} rows in Milvus", started.elapsed());
     host.assert_running("after the broker restart");
-    host.sigterm();
-    let status = host.wait_for(Duration::from_secs(30));
-    let log = host.log();
-    let status = status.unwrap_or_else(|| panic!("no exit 30 s after SIGTERM:\n{log}"));
-    assert!(status.success(), "exited with {status}:\n{log}");
-    assert!(log.contains("Pipeline stopped."), "no summary:\n{log}");
+    let log = host.term("host");
     for line in log
         .lines()
         .filter(|l| l.contains("Kafka broker") || l.contains("Kafka records"))
@@ -348,9 +235,9 @@ fn broker_restart_mid_run_loses_nothing() {
         log.contains("Kafka records flowing again"),
         "the host logged no end of the outage:\n{log}"
     );
-    let records_in = last_field(&log, "Pipeline stopped.", "records_in").unwrap();
-    let written = last_field(&log, "Pipeline stopped.", "rows_written").unwrap();
-    let dead_lettered = last_field(&log, "Pipeline stopped.", "dead_lettered").unwrap();
+    let records_in = summary(&log, "records_in");
+    let written = summary(&log, "rows_written");
+    let dead_lettered = summary(&log, "dead_lettered");
     println!(
         "host: records_in={records_in} rows_written={written} dead_lettered={dead_lettered} (re-reads after the restart count twice)"
     );
@@ -373,12 +260,9 @@ fn broker_restart_mid_run_loses_nothing() {
     // lost offsets it would start again from the earliest record).
     stop_broker();
     start_broker();
-    let mut again = Host::start_with(&p, dir.path().join("again.log"), &["--stop-when-idle", "3"]);
-    let status = again.wait_for(Duration::from_secs(60));
-    let log = again.log();
-    let status = status.unwrap_or_else(|| panic!("second host still running after 60 s:\n{log}"));
-    assert!(status.success(), "second host exited with {status}:\n{log}");
-    let records_in = last_field(&log, "Pipeline stopped.", "records_in").unwrap();
+    let again = Host::start(&p, dir.path().join("again.log"), &["--stop-when-idle", "3"]);
+    let log = again.finish(Duration::from_secs(60), "second host");
+    let records_in = summary(&log, "records_in");
     println!("second host after another restart: records_in={records_in}");
     assert_eq!(
         records_in, 0,

@@ -11,15 +11,6 @@ mod common;
 use common::*;
 use kmv_host::embed::LocalEmbedder;
 use serde_json::{Value as Json, json};
-use std::path::PathBuf;
-
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KMV_MODEL_DIR") {
-        return dir.into();
-    }
-    let state = std::env::var_os("KMV_STATE").map_or_else(|| repo().join(".kmv"), PathBuf::from);
-    state.join("models/all-MiniLM-L6-v2")
-}
 
 /// Titles with one clear topic each, at these ids; the other records are
 /// look-alike filler.
@@ -85,28 +76,21 @@ fn titles_embedded_by_the_host_are_found_by_a_query_sentence() {
     produce(&topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 500");
     let embedders = format!(
         "[embedders.minilm]\nprovider = \"local\"\nmodel_dir = {:?}\nbatch_size = 32\n",
         model_dir().display().to_string()
     );
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::EMBED_TITLE,
-        "embedder = \"minilm\"",
-        &sink,
-        "call_timeout_ms = 100",
-        &embedders,
-    );
-    let out = run_host(&p, 4.0, &[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("records_in=500 rows_written=500 skipped=0 failed=0"),
-        "{}",
-        text(&out)
-    );
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::EMBED_TITLE)
+        .transform_config("embedder = \"minilm\"")
+        .milvus(&uri, &topic)
+        .sink("batch_max_rows = 500")
+        .transform_keys("call_timeout_ms = 100")
+        .tables(&embedders)
+        .write();
+    let log = run_ok(&p, 4.0);
+    assert_summary(&log, "records_in=500 rows_written=500 skipped=0 failed=0");
     assert_eq!(wait_count(&uri, None, &topic, 500), 500);
 
     let embedder = LocalEmbedder::load(&model_dir(), 32).unwrap();

@@ -7,12 +7,11 @@ mod common;
 
 use common::*;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A record to produce: key, value (None: a tombstone), headers.
 struct Rec {
@@ -67,42 +66,32 @@ struct Dead {
 
 /// Reads `n` records from `topic` (waiting up to 30 s for them).
 fn read_topic(topic: &str, n: usize) -> Vec<Dead> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("group.id", unique("dlq_reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let mut out = vec![];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < n && Instant::now() < deadline {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let m = m.expect("reading the dead-letter topic");
-        let headers = m
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| {
-                        (
-                            h.key.to_string(),
-                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        out.push(Dead {
+    consume(topic, n)
+        .iter()
+        .map(|m| Dead {
             key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
             value: m.payload().map(<[u8]>::to_vec),
-            headers,
-        });
-    }
-    out
+            headers: m
+                .headers()
+                .map(|hs| {
+                    hs.iter()
+                        .map(|h| {
+                            let value = String::from_utf8_lossy(h.value.unwrap_or_default());
+                            (h.key.to_string(), value.into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The run logged a failed record at `offset` of class `class` (the bad
+/// record was seen again, not committed).
+fn assert_failed_record(log: &str, offset: u64, class: &str) {
+    let marker = "Record failed";
+    assert_eq!(counter(log, marker, "offset"), Some(offset), "{log}");
+    assert_eq!(field(log, marker, "class").as_deref(), Some(class), "{log}");
 }
 
 fn ids(uri: &str, collection: &str) -> Vec<i64> {
@@ -116,11 +105,7 @@ fn ids(uri: &str, collection: &str) -> Vec<i64> {
 fn poison_records_are_dead_lettered_with_the_reason_and_good_ones_written() {
     let (uri, topic) = (milvus(), unique("err_poison"));
     let dlq = format!("{topic}.dlq");
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let good = |id: i64| rec(id.to_string(), article(id, 8).to_string());
     let bad = |name: &str, f: &dyn Fn(&mut serde_json::Value)| {
         let mut a = article(900, 8);
@@ -194,30 +179,24 @@ fn poison_records_are_dead_lettered_with_the_reason_and_good_ones_written() {
     produce_records(&topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
     let errors = format!(
-        "[errors]\ndead_letter_topic = \"{dlq}\"\n[errors.dead_letter_properties]\n\"linger.ms\" = \"1\"\n"
+        "dead_letter_topic = \"{dlq}\"\n[errors.dead_letter_properties]\n\"linger.ms\" = \"1\"\n"
     );
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::PASSTHROUGH,
-        "",
-        &sink,
-        "",
-        &errors,
-    );
-    let out = run_host(&p, 3.0, &[]);
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::PASSTHROUGH)
+        .milvus(&uri, &topic)
+        .sink("write_mode = \"insert\"")
+        .errors(&errors)
+        .write();
+    let log = run_ok(&p, 3.0);
     let n = expected.len();
-    assert!(
-        log.contains(&format!(
+    assert_summary(
+        &log,
+        &format!(
             "records_in={} rows_written=10 skipped=0 failed={n} dead_lettered={n}",
             10 + n
-        )),
-        "{log}"
+        ),
     );
     assert_eq!(wait_count(&uri, None, &topic, 10), 10);
     assert_eq!(ids(&uri, &topic), (0..10).collect::<Vec<_>>());
@@ -228,13 +207,7 @@ fn poison_records_are_dead_lettered_with_the_reason_and_good_ones_written() {
         .iter()
         .map(|d| (d.key.as_deref().unwrap(), d))
         .collect();
-    let transform = log
-        .split("transform=")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or("")
-        .trim_matches('"')
-        .to_string();
+    let transform = field(&log, "Consuming.", "transform").unwrap_or_default();
     assert!(transform.starts_with("passthrough.wasm@"), "{log}");
     for (key, class, words) in expected {
         let d = by_key
@@ -270,32 +243,15 @@ fn guest_faults_are_dead_lettered_and_the_rest_written() {
     let (uri, topic) = (milvus(), unique("err_fault"));
     let dlq = format!("{topic}.dlq");
     let dir = tempfile::tempdir().unwrap();
-    let schema = dir.path().join("schema.json");
-    std::fs::write(
-        &schema,
-        json!({
-            "enable_dynamic_field": false,
-            "fields": [
-                {"name": "id", "type": "Int64", "primary": true, "auto_id": false},
-                {"name": "fault", "type": "VarChar", "params": {"max_length": 16}},
-                {"name": "v", "type": "FloatVector", "params": {"dim": 2}}
-            ]
-        })
-        .to_string(),
-    )
-    .unwrap();
-    admin(
-        &uri,
-        None,
-        &[
-            "create",
-            "--collection",
-            &topic,
-            "--schema",
-            schema.to_str().unwrap(),
-            "--drop",
-        ],
-    );
+    let schema = json!({
+        "enable_dynamic_field": false,
+        "fields": [
+            {"name": "id", "type": "Int64", "primary": true, "auto_id": false},
+            {"name": "fault", "type": "VarChar", "params": {"max_length": 16}},
+            {"name": "v", "type": "FloatVector", "params": {"dim": 2}}
+        ]
+    });
+    create_collection(&uri, &topic, &schema.to_string(), dir.path());
     let faults = [(3, "trap"), (7, "loop"), (11, "oom")];
     let records: Vec<Rec> = (0..14)
         .map(|id| {
@@ -311,23 +267,19 @@ fn guest_faults_are_dead_lettered_and_the_rest_written() {
         .collect();
     produce_records(&topic, &records);
 
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::FAULTY,
-        "",
-        &sink,
-        "call_timeout_ms = 300\nmemory_limit_mib = 32",
-        &format!("[errors]\npolicy = \"dead_letter\"\ndead_letter_topic = \"{dlq}\""),
-    );
-    let out = run_host(&p, 3.0, &[]);
-    let log = text(&out);
-    assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("records_in=14 rows_written=11 skipped=0 failed=3 dead_lettered=3"),
-        "{log}"
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::FAULTY)
+        .milvus(&uri, &topic)
+        .transform_keys("call_timeout_ms = 300\nmemory_limit_mib = 32")
+        .errors(&format!(
+            "policy = \"dead_letter\"\ndead_letter_topic = \"{dlq}\""
+        ))
+        .write();
+    let log = run_ok(&p, 3.0);
+    assert_summary(
+        &log,
+        "records_in=14 rows_written=11 skipped=0 failed=3 dead_lettered=3",
     );
     assert_eq!(wait_count(&uri, None, &topic, 11), 11);
     let want: Vec<i64> = (0..14).filter(|i| ![3, 7, 11].contains(i)).collect();
@@ -366,11 +318,7 @@ fn guest_faults_are_dead_lettered_and_the_rest_written() {
 #[test]
 fn stop_policy_ends_the_run_at_the_bad_record_without_committing_it() {
     let (uri, topic) = (milvus(), unique("err_stop"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let mut records: Vec<Rec> = (0..5)
         .map(|id| rec(id.to_string(), article(id, 8).to_string()))
         .collect();
@@ -380,18 +328,14 @@ fn stop_policy_ends_the_run_at_the_bad_record_without_committing_it() {
 
     let dir = tempfile::tempdir().unwrap();
     let group = unique("g");
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
     let run = |policy: &str| {
-        let p = pipeline_with(
-            dir.path(),
-            &topic,
-            &group,
-            kmv_test_artifacts::PASSTHROUGH,
-            "",
-            &sink,
-            "",
-            &format!("[errors]\npolicy = \"{policy}\""),
-        );
+        let p = PipelineFile::new(dir.path())
+            .topic(&topic)
+            .group(&group)
+            .module(kmv_test_artifacts::PASSTHROUGH)
+            .milvus(&uri, &topic)
+            .errors(&format!("policy = \"{policy}\""))
+            .write();
         run_host(&p, 3.0, &[])
     };
     let out = run("stop");
@@ -408,11 +352,8 @@ fn stop_policy_ends_the_run_at_the_bad_record_without_committing_it() {
     let out = run("log");
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(
-        log.contains("offset=5 class=\"transform_error\""),
-        "the bad record was not seen again: {log}"
-    );
-    assert!(log.contains("failed=1 dead_lettered=0"), "{log}");
+    assert_failed_record(&log, 5, "transform_error");
+    assert_summary(&log, "failed=1 dead_lettered=0");
     assert_eq!(wait_count(&uri, None, &topic, 10), 10);
     assert_eq!(ids(&uri, &topic), (0..10).collect::<Vec<_>>());
 }
@@ -420,11 +361,7 @@ fn stop_policy_ends_the_run_at_the_bad_record_without_committing_it() {
 #[test]
 fn an_unreachable_dead_letter_topic_stops_the_run_without_committing() {
     let (uri, topic) = (milvus(), unique("err_dlq_down"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let mut records: Vec<Rec> = (0..3)
         .map(|id| rec(id.to_string(), article(id, 8).to_string()))
         .collect();
@@ -433,22 +370,18 @@ fn an_unreachable_dead_letter_topic_stops_the_run_without_committing() {
 
     let dir = tempfile::tempdir().unwrap();
     let group = unique("g");
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"");
     let run = |errors: &str| {
-        let p = pipeline_with(
-            dir.path(),
-            &topic,
-            &group,
-            kmv_test_artifacts::PASSTHROUGH,
-            "",
-            &sink,
-            "",
-            errors,
-        );
+        let p = PipelineFile::new(dir.path())
+            .topic(&topic)
+            .group(&group)
+            .module(kmv_test_artifacts::PASSTHROUGH)
+            .milvus(&uri, &topic)
+            .errors(errors)
+            .write();
         run_host(&p, 3.0, &[])
     };
     let out = run(&format!(
-        "[errors]\ndead_letter_topic = \"{topic}.dlq\"\ndead_letter_brokers = \"127.0.0.1:1\"\n[errors.dead_letter_properties]\n\"message.timeout.ms\" = \"1500\""
+        "dead_letter_topic = \"{topic}.dlq\"\ndead_letter_brokers = \"127.0.0.1:1\"\n[errors.dead_letter_properties]\n\"message.timeout.ms\" = \"1500\""
     ));
     let log = text(&out);
     assert!(!out.status.success(), "{log}");
@@ -457,8 +390,8 @@ fn an_unreachable_dead_letter_topic_stops_the_run_without_committing() {
         "{log}"
     );
     // Nothing of that chunk was committed: the group sees the bad record again.
-    let out = run("[errors]\npolicy = \"log\"");
+    let out = run("policy = \"log\"");
     let log = text(&out);
     assert!(out.status.success(), "{log}");
-    assert!(log.contains("offset=3 class=\"transform_error\""), "{log}");
+    assert_failed_record(&log, 3, "transform_error");
 }

@@ -9,9 +9,7 @@
 mod common;
 
 use common::*;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// xorshift64*: enough randomness for kill points, and replayable.
@@ -46,142 +44,18 @@ impl Rng {
     }
 }
 
-/// A `kmv-host` running in the background, its output in a log file.
-struct Host {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Host {
-    /// Starts `kmv-host --pipeline FILE --progress-interval 0.1 [extra]`.
-    fn start(pipeline: &Path, log: PathBuf, extra: &[&str]) -> Host {
-        let out = File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
-            .arg("--pipeline")
-            .arg(pipeline)
-            .args(["--progress-interval", "0.1"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting kmv-host");
-        Host { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
-        assert_eq!(rc, 0, "kill({}, {sig})", self.child.id());
-    }
-
-    /// Waits up to `limit` for the exit.
-    fn wait_for(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Waits up to `limit` for a successful exit; SIGKILLs it and fails otherwise.
-    fn finish(mut self, limit: Duration, what: &str) -> String {
-        let status = self.wait_for(limit);
-        if status.is_none() {
-            self.signal(libc::SIGKILL);
-            let _ = self.child.wait();
-        }
-        let log = self.log();
-        match status {
-            Some(s) => assert!(s.success(), "{what}: exited with {s}:\n{log}"),
-            None => panic!("{what}: still running after {limit:?}; killed:\n{log}"),
-        }
-        log
-    }
-
-    /// SIGKILLs it (it must still be running) and reaps it.
-    fn sigkill(mut self, what: &str) -> String {
-        if let Some(s) = self.child.try_wait().unwrap() {
-            panic!("{what}: exited on its own with {s}:\n{}", self.log());
-        }
-        self.signal(libc::SIGKILL);
-        let status = self.child.wait().unwrap();
-        assert_eq!(
-            std::os::unix::process::ExitStatusExt::signal(&status),
-            Some(libc::SIGKILL),
-            "{what}: {status}"
-        );
-        self.log()
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        // A failed assertion must not leave a host running.
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `(records_in, rows_written)` from the "Pipeline stopped." summary.
-fn summary(log: &str) -> (u64, u64) {
-    let get = |key| {
-        last_field(log, "Pipeline stopped.", key)
-            .unwrap_or_else(|| panic!("no `{key}=` in the summary:\n{log}"))
-    };
-    (get("records_in"), get("rows_written"))
-}
-
-/// Rows written so far by a running host, from its latest progress line.
-fn progress_written(host: &Host) -> u64 {
-    last_field(&host.log(), "Progress.", "rows_written").unwrap_or(0)
-}
-
-/// Records consumed so far by a running host, from its latest progress line.
-fn progress_in(host: &Host) -> u64 {
-    last_field(&host.log(), "Progress.", "records_in").unwrap_or(0)
-}
-
-/// A seed collection and topic holding articles `0..n`, and a pipeline file.
-fn seeded(prefix: &str, n: i64, dir: &Path, group: &str, batch: usize) -> (String, PathBuf) {
+/// A seed collection and topic holding articles `0..n`, and its pipeline file.
+fn seeded(prefix: &str, n: i64, dir: &Path, batch: usize) -> (String, PipelineFile) {
     let (uri, topic) = (milvus(), unique(prefix));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     produce(&topic, &articles(0..n, 8));
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = {batch}");
-    let p = pipeline(dir, &topic, group, kmv_test_artifacts::SEED, "", &sink);
+    let sink = format!("batch_max_rows = {batch}");
+    let p = PipelineFile::new(dir)
+        .topic(&topic)
+        .module(kmv_test_artifacts::SEED)
+        .milvus(&uri, &topic)
+        .sink(&sink);
     (topic, p)
-}
-
-/// Shortens the group session of the pipeline file `p` to `ms` (from the 6 s
-/// the common helper sets): the broker then drops a SIGKILLed member, and
-/// a restart gets its partitions, sooner.
-fn session_timeout(p: &Path, ms: u32) {
-    let text = std::fs::read_to_string(p).unwrap();
-    let old = "\"session.timeout.ms\" = \"6000\"";
-    assert!(text.contains(old), "{text}");
-    let new = format!(
-        "\"session.timeout.ms\" = \"{ms}\"\n\"heartbeat.interval.ms\" = \"{}\"",
-        ms / 6
-    );
-    std::fs::write(p, text.replace(old, &new)).unwrap();
 }
 
 #[test]
@@ -191,9 +65,10 @@ fn sigkill_at_random_points_loses_nothing() {
     let uri = milvus();
     let n = 20_000;
     let dir = tempfile::tempdir().unwrap();
-    let group = unique("g_kill");
-    let (topic, p) = seeded("faults_kill", n, dir.path(), &group, 500);
-    session_timeout(&p, 3000);
+    // A short group session: the broker drops a SIGKILLed member, and a
+    // restart gets its partitions, sooner.
+    let (topic, p) = seeded("faults_kill", n, dir.path(), 500);
+    let p = p.group(&unique("g_kill")).session_timeout_ms(3000).write();
 
     // Each run is killed at a random point. One run, picked at random, 0.5-3 s
     // after its start (usually while it joins the group; at the latest when
@@ -210,15 +85,15 @@ fn sigkill_at_random_points_loses_nothing() {
         } else {
             start + Duration::from_secs(15)
         };
-        while progress_in(&host) == 0 && Instant::now() < deadline {
+        while host.progress("records_in") == 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let consuming = (progress_in(&host) > 0).then(|| start.elapsed());
+        let consuming = (host.progress("records_in") > 0).then(|| start.elapsed());
         if round != early {
             std::thread::sleep(Duration::from_millis(rng.range(0, 100)));
         }
-        let written = progress_written(&host);
-        let log = host.sigkill(&format!("run {round}"));
+        let written = host.progress("rows_written");
+        let log = host.kill(&format!("run {round}"));
         println!(
             "run {round}: SIGKILL {:?} after start (consuming after {consuming:?}); rows_written at the last progress line: {written}; {} rows in Milvus",
             start.elapsed(),
@@ -229,7 +104,7 @@ fn sigkill_at_random_points_loses_nothing() {
 
     let host = Host::start(&p, dir.path().join("final.log"), &["--stop-when-idle", "3"]);
     let log = host.finish(Duration::from_secs(60), "final run");
-    let (records_in, written) = summary(&log);
+    let (records_in, written) = (summary(&log, "records_in"), summary(&log, "rows_written"));
     println!("final run: records_in={records_in} rows_written={written}");
     assert_eq!(records_in, written, "{log}");
     assert_exactly_articles(&uri, &topic, n);
@@ -242,13 +117,13 @@ fn sigterm_flushes_commits_and_exits_zero() {
     let uri = milvus();
     let n = 20_000;
     let dir = tempfile::tempdir().unwrap();
-    let group = unique("g_term");
-    let (topic, p) = seeded("faults_term", n, dir.path(), &group, 200);
+    let (topic, p) = seeded("faults_term", n, dir.path(), 200);
+    let p = p.group(&unique("g_term")).write();
 
     let mut host = Host::start(&p, dir.path().join("run1.log"), &[]);
     // Until rows are being written (or a while).
     let deadline = Instant::now() + Duration::from_secs(15);
-    while progress_written(&host) == 0 && Instant::now() < deadline {
+    while host.progress("rows_written") == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     host.signal(libc::SIGTERM);
@@ -261,9 +136,13 @@ fn sigterm_flushes_commits_and_exits_zero() {
         status.success(),
         "SIGTERM must exit 0, got {status}:\n{log}"
     );
-    assert!(log.contains("signal=\"SIGTERM\""), "{log}");
+    assert_eq!(
+        field(&log, "", "signal").as_deref(),
+        Some("SIGTERM"),
+        "{log}"
+    );
     assert!(log.contains("Pipeline stopped."), "no summary:\n{log}");
-    let (in1, written1) = summary(&log);
+    let (in1, written1) = (summary(&log, "records_in"), summary(&log, "rows_written"));
     println!("first run: records_in={in1} rows_written={written1}");
     // Everything consumed was flushed before the exit.
     assert_eq!(in1, written1, "{log}");
@@ -272,7 +151,7 @@ fn sigterm_flushes_commits_and_exits_zero() {
     // A restart in the group resumes at the first run's commits.
     let host = Host::start(&p, dir.path().join("run2.log"), &["--stop-when-idle", "3"]);
     let log2 = host.finish(Duration::from_secs(60), "second run");
-    let (in2, written2) = summary(&log2);
+    let (in2, written2) = (summary(&log2, "records_in"), summary(&log2, "rows_written"));
     println!("second run: records_in={in2} rows_written={written2}");
     assert!(
         in2 + written1 < 2 * n as u64,
@@ -313,23 +192,17 @@ fn group_member_killed_survivor_takes_over() {
     let (topic, group) = (unique("faults_group"), unique("g_group"));
     create_topic(&topic, 4);
     assert_eq!(partition_count(&topic), 4);
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     // Keyed records: the producer spreads them over the 4 partitions.
     produce(&topic, &articles(0..n, 8));
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nbatch_max_rows = 100");
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &group,
-        kmv_test_artifacts::SEED,
-        "",
-        &sink,
-    );
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .group(&group)
+        .module(kmv_test_artifacts::SEED)
+        .milvus(&uri, &topic)
+        .sink("batch_max_rows = 100")
+        .write();
 
     let victim = Host::start(&p, dir.path().join("victim.log"), &[]);
     let survivor = Host::start(
@@ -339,13 +212,13 @@ fn group_member_killed_survivor_takes_over() {
     );
     // Kill the victim once it is writing (or after a while).
     let deadline = Instant::now() + Duration::from_secs(20);
-    while progress_written(&victim) == 0 && Instant::now() < deadline {
+    while victim.progress("rows_written") == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    let victim_written = progress_written(&victim);
-    let survivor_written = progress_written(&survivor);
+    let victim_written = victim.progress("rows_written");
+    let survivor_written = survivor.progress("rows_written");
     let killed_at = started.elapsed();
-    let victim_log = victim.sigkill("victim");
+    let victim_log = victim.kill("victim");
     println!(
         "victim SIGKILLed at {killed_at:?}: rows_written {victim_written} (last progress line); survivor had {survivor_written}"
     );
@@ -357,7 +230,10 @@ fn group_member_killed_survivor_takes_over() {
     // consumes them in about a second), and not yet the victim's (~12 s).
     let mut own = None;
     for _ in 0..800 {
-        let now = (progress_in(&survivor), progress_written(&survivor));
+        let now = (
+            survivor.progress("records_in"),
+            survivor.progress("rows_written"),
+        );
         if own.is_none() && killed.elapsed() >= Duration::from_secs(5) {
             own = Some(now.0);
         }
@@ -376,7 +252,7 @@ fn group_member_killed_survivor_takes_over() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = survivor.finish(Duration::from_secs(10), "survivor");
-    let (records_in, written) = summary(&log);
+    let (records_in, written) = (summary(&log, "records_in"), summary(&log, "rows_written"));
     println!("survivor: records_in={records_in} rows_written={written}");
     assert_eq!(records_in, written, "{log}");
     let own = own.unwrap_or(records_in);

@@ -6,130 +6,17 @@
 mod common;
 
 use common::*;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A `kmv-host` with `--http-address 127.0.0.1:0`, its output in a log file.
-struct Host {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Host {
-    fn start(pipeline: &Path, log: PathBuf) -> Host {
-        let out = File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
-            .arg("--pipeline")
-            .arg(pipeline)
-            .args(["--progress-interval", "1", "--http-address", "127.0.0.1:0"])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("starting kmv-host");
-        Host { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The address the HTTP server bound (from its log line).
-    fn address(&mut self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let log = self.log();
-            if let Some(line) = log.lines().find(|l| l.contains("Serving /metrics")) {
-                let addr = line
-                    .split("address=")
-                    .nth(1)
-                    .and_then(|s| s.split_whitespace().next())
-                    .unwrap_or_else(|| panic!("no address in {line}"));
-                return addr.to_string();
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("kmv-host exited with {status} before serving:\n{log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kmv-host did not start its HTTP server in 60 s:\n{log}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// SIGTERM, then waits for a successful exit; returns the log.
-    fn stop(mut self) -> String {
-        // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("no exit 30 s after SIGTERM:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let log = self.log();
-        assert!(status.success(), "exited with {status}:\n{log}");
-        log
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `GET path` over HTTP/1.0: (status, body).
-fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    s.read_to_string(&mut answer).unwrap();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// The sum of the series of metric `name` whose labels contain `labels`
-/// (`None` when there is none) in a Prometheus text exposition.
-fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
-    let mut found = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let (n, l) = series.split_once('{').unwrap_or((series, ""));
-        if n == name && l.contains(labels) {
-            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
-        }
-    }
-    found
+/// Starts a `kmv-host` that serves `/metrics` on a free port.
+fn start_host(pipeline: &Path, dir: &Path) -> Host {
+    Host::start(
+        pipeline,
+        dir.join("host.log"),
+        &["--http-address", "127.0.0.1:0"],
+    )
 }
 
 /// Polls `path` until `done(status, body)`, for up to `limit`.
@@ -143,7 +30,7 @@ fn poll_until(
 ) -> (u16, String) {
     let deadline = Instant::now() + limit;
     loop {
-        let (status, body) = get(addr, path);
+        let (status, body) = http_get(addr, path);
         if done(status, &body) {
             return (status, body);
         }
@@ -159,11 +46,7 @@ fn poll_until(
 #[test]
 fn scraped_metrics_match_milvus_and_the_inputs() {
     let (uri, topic) = (milvus(), unique("obs_metrics"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     const GOOD: i64 = 300;
     let mut records = articles(0..GOOD, 8);
     // Two bad records among the good ones: not JSON (a transform error) and
@@ -176,25 +59,19 @@ fn scraped_metrics_match_milvus_and_the_inputs() {
     produce(&topic, &records);
 
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!(
-        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nbatch_max_rows = 50"
-    );
     let errors = format!(
-        "[errors]\ndead_letter_topic = \"{topic}.dlq\"\n[errors.dead_letter_properties]\n\"linger.ms\" = \"1\"\n"
+        "dead_letter_topic = \"{topic}.dlq\"\n[errors.dead_letter_properties]\n\"linger.ms\" = \"1\"\n"
     );
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::PASSTHROUGH,
-        "",
-        &sink,
-        "",
-        &errors,
-    );
-    let mut host = Host::start(&p, dir.path().join("host.log"));
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::PASSTHROUGH)
+        .milvus(&uri, &topic)
+        .sink("write_mode = \"insert\"\nbatch_max_rows = 50")
+        .errors(&errors)
+        .write();
+    let mut host = start_host(&p, dir.path());
     let addr = host.address();
-    assert_eq!(get(&addr, "/healthz").0, 200);
+    assert_eq!(http_get(&addr, "/healthz").0, 200);
     let (status, body) = poll_until(
         &addr,
         "/readyz",
@@ -220,7 +97,7 @@ fn scraped_metrics_match_milvus_and_the_inputs() {
                 && metric(m, "kmv_consumer_lag_records", &lag_series) == Some(0.0)
         },
     );
-    let log = host.stop();
+    let log = host.term("host");
 
     let in_milvus = wait_count(&uri, None, &topic, GOOD as usize);
     assert_eq!(in_milvus, GOOD as usize);
@@ -311,25 +188,16 @@ fn readyz_is_503_while_milvus_is_down_and_200_after() {
     let own = OwnMilvus { port: 19650 };
     own.script("start");
     let (uri, topic) = (own.uri(), unique("obs_ready"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     produce(&topic, &articles(0..5, 8));
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!(
-        "endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"\nrequest_timeout_ms = 3000"
-    );
-    let p = pipeline(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::PASSTHROUGH,
-        "",
-        &sink,
-    );
-    let mut host = Host::start(&p, dir.path().join("host.log"));
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::PASSTHROUGH)
+        .milvus(&uri, &topic)
+        .sink("write_mode = \"insert\"\nrequest_timeout_ms = 3000")
+        .write();
+    let mut host = start_host(&p, dir.path());
     let addr = host.address();
     let ready = |s: u16, _: &str| s == 200;
     poll_until(
@@ -361,15 +229,11 @@ fn readyz_is_503_while_milvus_is_down_and_200_after() {
             .contains(&format!("127.0.0.1:{}", own.port)),
         "{body}"
     );
-    assert_eq!(get(&addr, "/healthz").0, 200, "alive while not ready");
+    assert_eq!(http_get(&addr, "/healthz").0, 200, "alive while not ready");
 
     // It comes back with a fresh data dir: the collection is made anew.
     own.script("start");
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     poll_until(
         &addr,
         "/readyz",
@@ -381,6 +245,6 @@ fn readyz_is_503_while_milvus_is_down_and_200_after() {
     // And the pipeline writes again.
     produce(&topic, &articles(5..8, 8));
     assert_eq!(wait_count(&uri, None, &topic, 3), 3, "{}", host.log());
-    host.stop();
+    host.term("host");
     drop(own);
 }

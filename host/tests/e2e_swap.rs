@@ -16,14 +16,14 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The most records a test produces (one query reads them all back).
 const MAX_RECORDS: usize = 15_000;
 
 /// The collection the swap guests write: `id` = partition * 1e9 + offset.
-fn create_collection(uri: &str, name: &str, dir: &Path) {
+fn create_swap_collection(uri: &str, name: &str, dir: &Path) {
     let schema = serde_json::json!({
         "fields": [
             {"name": "id", "type": "INT64", "primary": true},
@@ -34,20 +34,7 @@ fn create_collection(uri: &str, name: &str, dir: &Path) {
             {"name": "vec", "type": "FLOAT_VECTOR", "dim": 8},
         ]
     });
-    let path = dir.join("schema.json");
-    std::fs::write(&path, schema.to_string()).unwrap();
-    admin(
-        uri,
-        None,
-        &[
-            "create",
-            "--collection",
-            name,
-            "--schema",
-            path.to_str().unwrap(),
-            "--drop",
-        ],
-    );
+    create_collection(uri, name, &schema.to_string(), dir);
 }
 
 /// Puts `wasm` at `module` the way deploy tools do: a copy beside it, renamed over it.
@@ -57,57 +44,24 @@ fn drop_in(wasm: &str, module: &Path) {
     std::fs::rename(&tmp, module).unwrap();
 }
 
-/// A running `kmv-host` whose log goes to a file the test reads while it runs.
-struct Host {
-    child: Child,
-    log: PathBuf,
+/// Starts a `kmv-host` that stops 3 s after the last record.
+fn start_host(pipeline: &Path, dir: &Path) -> Host {
+    Host::start(pipeline, dir.join("host.log"), &["--stop-when-idle", "3"])
 }
 
-impl Host {
-    fn start(pipeline: &Path, dir: &Path) -> Host {
-        let log = dir.join("host.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
-            .arg("--pipeline")
-            .arg(pipeline)
-            .args(["--stop-when-idle", "3", "--progress-interval", "0.5"])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("starting kmv-host");
-        Host { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Whether the host has written at least one row.
-    fn wrote_rows(&self) -> bool {
-        self.log()
-            .lines()
-            .any(|l| l.contains("Progress.") && !l.contains("rows_written=0 "))
-    }
-
-    fn count(&self, needle: &str) -> usize {
-        self.log().matches(needle).count()
-    }
-
-    fn wait(mut self) -> String {
-        let status = self.child.wait().unwrap();
-        let log = self.log();
-        assert!(status.success(), "kmv-host failed: {log}");
-        log
-    }
+/// Whether the host has written at least one row.
+fn wrote_rows(host: &Host) -> bool {
+    host.progress("rows_written") > 0
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// How many times `needle` is in the host's log.
+fn count(host: &Host, needle: &str) -> usize {
+    host.log().matches(needle).count()
+}
+
+/// Waits for the host's successful exit; its log.
+fn finish(host: Host) -> String {
+    host.finish(Duration::from_secs(120), "kmv-host")
 }
 
 /// Produces `{"n": N}` records to `topic`, record N to partition N % partitions,
@@ -251,38 +205,27 @@ fn assert_each_record_once(rows: &BTreeMap<i64, Row>, produced: usize, partition
     }
 }
 
-/// The value of `key=` on the first log line holding `needle`.
-fn field_of(log: &str, needle: &str, key: &str) -> String {
-    let line = log
-        .lines()
-        .find(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("no `{needle}` line in the log: {log}"));
-    line.split(&format!("{key}="))
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no {key}= in `{line}`"))
-        .trim_matches('"')
-        .to_string()
+/// `key=` of the last log line holding `marker`; panics with the log if missing.
+fn field_of(log: &str, marker: &str, key: &str) -> String {
+    field(log, marker, key).unwrap_or_else(|| panic!("no `{key}=` on a `{marker}` line:\n{log}"))
 }
 
-/// `extra`: more pipeline tables (e.g. `[errors]`).
-fn setup(prefix: &str, extra: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
+/// `errors`: the keys of an `[errors]` table, if any.
+fn setup(prefix: &str, errors: &str) -> (String, String, tempfile::TempDir, PathBuf, PathBuf) {
     let (uri, topic) = (milvus(), unique(prefix));
     let dir = tempfile::tempdir().unwrap();
-    create_collection(&uri, &topic, dir.path());
+    create_swap_collection(&uri, &topic, dir.path());
     let module = dir.path().join("transform.wasm");
     std::fs::copy(kmv_test_artifacts::SWAP_V1, &module).unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        module.to_str().unwrap(),
-        "",
-        &sink,
-        "",
-        extra,
-    );
+    let mut p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(module.to_str().unwrap())
+        .milvus(&uri, &topic)
+        .sink("write_mode = \"insert\"");
+    if !errors.is_empty() {
+        p = p.errors(errors);
+    }
+    let p = p.write();
     (uri, topic, dir, module, p)
 }
 
@@ -291,21 +234,21 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
     let topic_dlq = unique("swap_live_dlq");
     let (uri, topic, dir, module, p) = setup(
         "swap_live",
-        &format!("[errors]\ndead_letter_topic = \"{topic_dlq}\"\n"),
+        &format!("dead_letter_topic = \"{topic_dlq}\"\n"),
     );
     let partitions = 3;
     let mut flow = Flow::new(&topic, partitions);
-    let host = Host::start(&p, dir.path());
-    flow.until("the first rows", &host, Host::wrote_rows);
+    let host = start_host(&p, dir.path());
+    flow.until("the first rows", &host, wrote_rows);
     flow.more(1000);
     drop_in(kmv_test_artifacts::SWAP_V2, &module);
     flow.until("the swap", &host, |h| {
-        h.count("Transform swapped at a batch boundary.") == 1
+        count(h, "Transform swapped at a batch boundary.") == 1
     });
     // Every record produced from here on is the new version's.
     let after_swap = flow.produced;
     flow.more(2000);
-    let log = host.wait();
+    let log = finish(host);
     let produced = flow.produced;
     let bad = poison_count(produced);
     eprintln!("produced {produced} ({bad} poison), swap logged before record {after_swap}");
@@ -314,14 +257,14 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
     let to = field_of(&log, "Transform swapped", "to");
     assert!(from.starts_with("transform.wasm@"), "{log}");
     assert!(to.starts_with("transform.wasm@") && to != from, "{log}");
-    assert!(
-        log.contains(&format!(
-            "records_in={produced} rows_written={} skipped=0 failed={bad} dead_lettered={bad} ",
+    assert_summary(
+        &log,
+        &format!(
+            "records_in={produced} rows_written={} skipped=0 failed={bad} dead_lettered={bad}",
             produced - bad
-        )),
-        "{log}"
+        ),
     );
-    assert!(log.contains("swaps=1 swap_failures=0"), "{log}");
+    assert_summary(&log, "swaps=1 swap_failures=0");
 
     let rows = read_rows(&uri, &topic);
     assert_each_record_once(&rows, produced, partitions);
@@ -332,88 +275,98 @@ fn a_new_version_dropped_in_mid_stream_takes_over_at_a_batch_boundary() {
             assert_eq!(r.version, "v2", "{r:?}");
         }
     }
-    // A clean switch in each partition: every v1 offset before every v2 offset.
-    let mut switch = BTreeMap::new();
-    for p in 0..partitions as i64 {
-        let of = |v: &str| {
-            rows.values()
-                .filter(|r| r.partition == p && r.version == v)
-                .map(|r| r.offset)
-                .collect::<Vec<_>>()
-        };
-        let (last_v1, first_v2) = (of("v1").into_iter().max(), of("v2").into_iter().min());
-        let (Some(last_v1), Some(first_v2)) = (last_v1, first_v2) else {
-            panic!(
-                "partition {p}: both versions must have written rows: v1 up to {last_v1:?}, v2 from {first_v2:?}"
-            );
-        };
-        assert_eq!(
-            last_v1 + 1,
-            first_v2,
-            "partition {p}: v1 up to {last_v1}, v2 from {first_v2}"
-        );
-        switch.insert(p, first_v2);
-    }
     // Dead-letter headers name the version that processed the record.
     let dead = read_dead_letters(&topic_dlq, bad);
     assert_eq!(dead.len(), bad, "{dead:?}");
-    let (mut by_v1, mut by_v2) = (0, 0);
+    let mut records = Vec::with_capacity(rows.len() + dead.len());
+    records.extend(
+        rows.values()
+            .map(|r| (r.partition, r.offset, r.version.clone(), true)),
+    );
     for (partition, offset, transform) in &dead {
-        if *offset < switch[partition] {
-            assert_eq!(*transform, from, "partition {partition} offset {offset}");
-            by_v1 += 1;
+        let version = if *transform == from {
+            "v1"
+        } else if *transform == to {
+            "v2"
         } else {
-            assert_eq!(*transform, to, "partition {partition} offset {offset}");
-            by_v2 += 1;
-        }
+            panic!(
+                "partition {partition} offset {offset}: dead-lettered by {transform}, neither {from} nor {to}"
+            );
+        };
+        records.push((*partition, *offset, version.to_string(), false));
     }
+    let by_version = |v: &str| dead.iter().filter(|d| d.2 == v).count();
+    let (by_v1, by_v2) = (by_version(&from), by_version(&to));
     assert!(
         by_v1 > 0 && by_v2 > 0,
         "dead-lettered by v1 {by_v1}, by v2 {by_v2}"
     );
+    assert_one_switch(records, partitions);
+}
+
+/// A clean switch in each partition: taking every record in offset order,
+/// rows by their `version` and dead letters by their header, each is seen
+/// once, all of v1's come before all of v2's, and both versions have written
+/// rows. Where the switch lands does not matter: a record between v1's last
+/// row and v2's first (a poison record, with no row) may have been
+/// processed by either. Records are `(partition, offset, version, is_row)`.
+fn assert_one_switch(mut records: Vec<(i64, i64, String, bool)>, partitions: usize) {
+    records.sort();
+    for p in 0..partitions as i64 {
+        let of_p: Vec<(i64, &str, bool)> = records
+            .iter()
+            .filter(|r| r.0 == p)
+            .map(|r| (r.1, r.2.as_str(), r.3))
+            .collect();
+        for pair in of_p.windows(2) {
+            assert!(
+                pair[0].0 < pair[1].0,
+                "partition {p}: offset {} seen twice",
+                pair[1].0
+            );
+            assert!(
+                !(pair[0].1 == "v2" && pair[1].1 == "v1"),
+                "partition {p}: offset {} by v2, then offset {} by v1",
+                pair[0].0,
+                pair[1].0
+            );
+        }
+        let wrote = |v: &str| of_p.iter().any(|r| r.1 == v && r.2);
+        assert!(
+            wrote("v1") && wrote("v2"),
+            "partition {p}: both versions must have written rows: {of_p:?}"
+        );
+    }
 }
 
 /// (partition, offset, kmv.transform) of `n` dead-lettered records (waiting up to 30 s).
 fn read_dead_letters(topic: &str, n: usize) -> Vec<(i64, i64, String)> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("group.id", unique("dlq_reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("session.timeout.ms", "6000")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let mut out = vec![];
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while out.len() < n && Instant::now() < deadline {
-        let Some(m) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let m = m.expect("reading the dead-letter topic");
-        let header = |key: &str| {
-            m.headers()
-                .and_then(|hs| hs.iter().find(|h| h.key == key))
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-                .unwrap_or_default()
-        };
-        out.push((
-            header("kmv.source.partition").parse().unwrap(),
-            header("kmv.source.offset").parse().unwrap(),
-            header("kmv.transform"),
-        ));
-    }
-    out
+    consume(topic, n)
+        .iter()
+        .map(|m| {
+            let header = |key: &str| {
+                m.headers()
+                    .and_then(|hs| hs.iter().find(|h| h.key == key))
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            (
+                header("kmv.source.partition").parse().unwrap(),
+                header("kmv.source.offset").parse().unwrap(),
+                header("kmv.transform"),
+            )
+        })
+        .collect()
 }
 
 #[test]
 fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
     let (uri, topic, dir, module, p) = setup("swap_refuse", "");
     let mut flow = Flow::new(&topic, 1);
-    let host = Host::start(&p, dir.path());
-    flow.until("the first rows", &host, Host::wrote_rows);
+    let host = start_host(&p, dir.path());
+    flow.until("the first rows", &host, wrote_rows);
     let refused = "Transform swap refused; the running version keeps running.";
     let cases = [
         (kmv_test_artifacts::SWAP_FAIL_INIT, "init failed"),
@@ -426,17 +379,16 @@ fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
     for (i, (wasm, _)) in cases.iter().enumerate() {
         drop_in(wasm, &module);
         flow.until(&format!("refusal {}", i + 1), &host, |h| {
-            h.count(refused) == i + 1
+            count(h, refused) == i + 1
         });
     }
     // SIGHUP asks for a new check of the file (still the bad-schema version).
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) on the child we started; no memory is touched.
-    let rc = unsafe { libc::kill(host.child.id() as libc::pid_t, libc::SIGHUP) };
-    assert_eq!(rc, 0);
-    flow.until("the refusal after SIGHUP", &host, |h| h.count(refused) == 4);
+    host.signal(libc::SIGHUP);
+    flow.until("the refusal after SIGHUP", &host, |h| {
+        count(h, refused) == 4
+    });
     flow.more(500);
-    let log = host.wait();
+    let log = finish(host);
     let produced = flow.produced;
 
     let lines: Vec<&str> = log.lines().filter(|l| l.contains(refused)).collect();
@@ -449,7 +401,11 @@ fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
         lines[3]
     );
     assert!(lines[2].contains("vec"), "{}", lines[2]);
-    assert!(log.contains("signal=\"SIGHUP\""), "{log}");
+    assert_eq!(
+        field(&log, "", "signal").as_deref(),
+        Some("SIGHUP"),
+        "{log}"
+    );
     let running = field_of(&log, "Consuming.", "transform");
     for line in &lines {
         // Both versions: the running one and the refused candidate.
@@ -460,7 +416,7 @@ fn broken_versions_are_refused_and_the_running_version_keeps_writing() {
             "{line}"
         );
     }
-    assert!(log.contains("swaps=0 swap_failures=4"), "{log}");
+    assert_summary(&log, "swaps=0 swap_failures=4");
     let rows = read_rows(&uri, &topic);
     assert_each_record_once(&rows, produced, 1);
     assert!(rows.values().all(|r| r.version == "v1"));

@@ -6,24 +6,12 @@
 //! `max_seq_length` (cut the same way). Needs the model fetched by
 //! `tests/setup.sh` (`tests/embeddings/fetch_model.sh`), or `KMV_MODEL_DIR`.
 
+mod common;
+
+use common::{model_dir, repo};
 use kmv_host::embed::LocalEmbedder;
 use serde::Deserialize;
 use std::path::PathBuf;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("KMV_MODEL_DIR") {
-        return dir.into();
-    }
-    let state = std::env::var_os("KMV_STATE").map_or_else(|| repo().join(".kmv"), PathBuf::from);
-    state.join("models/all-MiniLM-L6-v2")
-}
 
 #[derive(Deserialize)]
 struct Reference {
@@ -131,16 +119,8 @@ mod in_the_transform {
     }
 
     fn record(id: i64, title: &str) -> KafkaRecord {
-        let value = serde_json::json!({"id": id, "title": title, "link": "l"}).to_string();
-        KafkaRecord {
-            topic: "t".into(),
-            partition: 0,
-            offset: id,
-            timestamp: None,
-            key: None,
-            value: Some(value.into_bytes()),
-            headers: vec![],
-        }
+        let value = serde_json::json!({"id": id, "title": title, "link": "l"});
+        common::record("t", id, value.to_string())
     }
 
     /// 500 records in one call with a 20 ms call timeout: embedding them
@@ -156,12 +136,12 @@ mod in_the_transform {
             "minilm".to_string(),
             Embedder::Local(Box::new(local)),
         )]));
-        let engine = TransformEngine::load_with_embedders(
-            Path::new(kmv_test_artifacts::EMBED_TITLE),
-            &config("call_timeout_ms = 20\ncall_max_records = 500\ncall_max_bytes = 1048576"),
-            embedders,
-        )
-        .unwrap();
+        let config =
+            config("call_timeout_ms = 20\ncall_max_records = 500\ncall_max_bytes = 1048576");
+        let engine = TransformEngine::builder(Path::new(kmv_test_artifacts::EMBED_TITLE), &config)
+            .embedders(embedders)
+            .load()
+            .unwrap();
         let mut worker = engine.worker().unwrap();
         let records: Vec<KafkaRecord> = titles
             .iter()
@@ -196,12 +176,11 @@ mod in_the_transform {
 
     #[test]
     fn an_embedder_not_configured_is_a_per_record_error() {
-        let engine = TransformEngine::load_with_embedders(
-            Path::new(kmv_test_artifacts::EMBED_TITLE),
-            &config("[config]\nembedder = \"nope\""),
-            Embedders::none(),
-        )
-        .unwrap();
+        let config = config("[config]\nembedder = \"nope\"");
+        let engine = TransformEngine::builder(Path::new(kmv_test_artifacts::EMBED_TITLE), &config)
+            .embedders(Embedders::none())
+            .load()
+            .unwrap();
         let out = engine
             .worker()
             .unwrap()

@@ -253,7 +253,7 @@ fn api_key_comes_from_the_environment_and_errors_name_the_variable() {
     )
     .unwrap();
     let loaded = kmv_host::config::PipelineConfig::load(&path).unwrap();
-    let err = kmv_host::embed::Embedders::from_loaded(&loaded)
+    let err = kmv_host::embed::Embedders::from_config(&loaded.config.embedders, &loaded.base_dir)
         .unwrap_err()
         .to_string();
     assert_eq!(

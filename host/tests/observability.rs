@@ -110,30 +110,27 @@ fn a_bad_http_address_is_refused_with_the_expected_form() {
 #[test]
 fn a_running_pipeline_logs_failures_and_progress_with_the_transform_version() {
     let (uri, topic) = (milvus(), unique("obs_logs"));
-    admin(
-        &uri,
-        None,
-        &["create-seed", "--collection", &topic, "--drop"],
-    );
+    create_seed(&uri, &topic);
     let mut records = articles(0..3, 8);
     records.push(("bad".into(), b"not json".to_vec()));
     produce(&topic, &records);
     let dir = tempfile::tempdir().unwrap();
-    let sink = format!("endpoint = \"{uri}\"\ncollection = \"{topic}\"\nwrite_mode = \"insert\"");
-    let p = pipeline_with(
-        dir.path(),
-        &topic,
-        &unique("g"),
-        kmv_test_artifacts::PASSTHROUGH,
-        "",
-        &sink,
-        "",
-        "[errors]\npolicy = \"log\"\n",
-    );
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::PASSTHROUGH)
+        .milvus(&uri, &topic)
+        .sink("write_mode = \"insert\"")
+        .errors("policy = \"log\"\n")
+        .write();
     let out = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
         .arg("--pipeline")
         .arg(&p)
-        .args(["--stop-when-idle", "2", "--progress-interval", "0.5"])
+        .args([
+            "--stop-when-idle",
+            "2",
+            "--progress-interval",
+            PROGRESS_INTERVAL,
+        ])
         .args(["--log-format", "json", "--log-level", "info"])
         .output()
         .unwrap();

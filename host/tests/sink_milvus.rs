@@ -13,31 +13,17 @@
 //! Every test fails (never passes silently) when its server does not answer.
 //! Each test uses its own collection and drops it at the end.
 
+mod common;
+
+use common::{admin, milvus, milvus_auth, try_admin, unique};
 use kmv_host::sink::{
     FailureClass, MilvusSink, PushRefusal, RestApi, SinkConfig, SinkError, WriteError, WriteOp,
 };
 use kmv_host::transform::{Field, Value};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 const DIM: usize = 8;
 const AUTH_TOKEN: &str = "root:Milvus";
-
-fn uri() -> String {
-    std::env::var("KMV_MILVUS_URI").unwrap_or_else(|_| "http://127.0.0.1:19530".into())
-}
-
-fn auth_uri() -> String {
-    std::env::var("KMV_MILVUS_AUTH_URI").unwrap_or_else(|_| "http://127.0.0.1:19560".into())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
-}
 
 /// Fails the test, saying how to start the server, unless Milvus answers
 /// REST v1 at `uri` (with code 200, or HTTP 401 for an auth server asked
@@ -81,47 +67,6 @@ async fn require_milvus(uri: &str, auth: bool) {
     }
 }
 
-/// Runs tests/services/milvus_admin.py; panics with its stderr on failure.
-fn admin(uri: &str, token: Option<&str>, args: &[&str]) -> String {
-    try_admin(uri, token, args).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn try_admin(uri: &str, token: Option<&str>, args: &[&str]) -> Result<String, String> {
-    let state = std::env::var("KMV_STATE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| repo().join(".kmv"));
-    let python = state.join("venv/bin/python");
-    let mut cmd = Command::new(&python);
-    cmd.arg(repo().join("tests/services/milvus_admin.py"))
-        .args(args)
-        .args(["--uri", uri]);
-    if let Some(t) = token {
-        cmd.args(["--token", t]);
-    }
-    let out = cmd.output().map_err(|e| {
-        format!(
-            "cannot run {} ({e}); run tests/services/install.sh",
-            python.display()
-        )
-    })?;
-    if !out.status.success() {
-        return Err(format!(
-            "milvus_admin.py {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// A collection name no other test (or earlier run) uses.
-fn unique(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("kmv_{test}_{}_{nanos}", std::process::id())
-}
-
 /// Drops the collection when the test ends, pass or fail.
 struct Collection {
     name: String,
@@ -150,11 +95,11 @@ impl Collection {
         let path = file.to_str().unwrap().to_string();
         let mut args = vec!["create", "--collection", &name, "--schema", &path];
         args.extend_from_slice(extra);
-        admin(&uri(), None, &args);
+        admin(&milvus(), None, &args);
         std::fs::remove_file(&file).ok();
         Collection {
             name,
-            uri: uri(),
+            uri: milvus(),
             token: None,
         }
     }
@@ -244,9 +189,9 @@ async fn write_rows(sink: &MilvusSink, rows: &[Vec<Field>]) -> kmv_host::sink::W
 
 #[tokio::test]
 async fn connect_detects_v1_and_reads_the_schema() {
-    require_milvus(&uri(), false).await;
-    let c = Collection::seed("describe", &uri(), None, &[]);
-    let sink = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    require_milvus(&milvus(), false).await;
+    let c = Collection::seed("describe", &milvus(), None, &[]);
+    let sink = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap();
     assert_eq!(sink.api(), RestApi::V1, "Milvus 2.3.5 speaks REST v1 only");
@@ -270,9 +215,9 @@ async fn connect_detects_v1_and_reads_the_schema() {
 
 #[tokio::test]
 async fn insert_into_an_auto_id_collection() {
-    require_milvus(&uri(), false).await;
-    let c = Collection::seed("autoid", &uri(), None, &["--auto-id"]);
-    let sink = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    require_milvus(&milvus(), false).await;
+    let c = Collection::seed("autoid", &milvus(), None, &["--auto-id"]);
+    let sink = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap();
     assert_eq!(sink.write_op(), WriteOp::Insert);
@@ -294,7 +239,7 @@ async fn insert_into_an_auto_id_collection() {
         "field `id`: primary key must not be set on an auto-id collection (Milvus generates it)"
     );
     // And upsert is refused at connect.
-    let err = MilvusSink::connect(&config(&uri(), &c.name, "write_mode = \"upsert\""))
+    let err = MilvusSink::connect(&config(&milvus(), &c.name, "write_mode = \"upsert\""))
         .await
         .unwrap_err();
     assert!(matches!(err, SinkError::UpsertOnAutoId { .. }), "{err}");
@@ -302,9 +247,9 @@ async fn insert_into_an_auto_id_collection() {
 
 #[tokio::test]
 async fn upsert_replay_leaves_no_duplicates() {
-    require_milvus(&uri(), false).await;
-    let c = Collection::seed("upsert", &uri(), None, &[]);
-    let sink = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    require_milvus(&milvus(), false).await;
+    let c = Collection::seed("upsert", &milvus(), None, &[]);
+    let sink = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap();
     assert_eq!(sink.write_op(), WriteOp::Upsert);
@@ -360,9 +305,9 @@ async fn upsert_replay_leaves_no_duplicates() {
 
 #[tokio::test]
 async fn bad_rows_are_refused_with_field_and_reason_good_rows_are_written() {
-    require_milvus(&uri(), false).await;
-    let c = Collection::seed("badrows", &uri(), None, &[]);
-    let sink = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    require_milvus(&milvus(), false).await;
+    let c = Collection::seed("badrows", &milvus(), None, &[]);
+    let sink = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap();
     let mut too_long = seed_row(Some(4), "x", DIM);
@@ -436,13 +381,13 @@ async fn bad_rows_are_refused_with_field_and_reason_good_rows_are_written() {
 /// dim 4): a Rejected outcome with Milvus' code, not a retry.
 #[tokio::test]
 async fn a_batch_milvus_refuses_is_rejected_not_retried() {
-    require_milvus(&uri(), false).await;
-    let wide = Collection::seed("wide", &uri(), None, &[]);
-    let narrow = Collection::seed("narrow", &uri(), None, &["--dim", "4"]);
-    let wide_sink = MilvusSink::connect(&config(&uri(), &wide.name, ""))
+    require_milvus(&milvus(), false).await;
+    let wide = Collection::seed("wide", &milvus(), None, &[]);
+    let narrow = Collection::seed("narrow", &milvus(), None, &["--dim", "4"]);
+    let wide_sink = MilvusSink::connect(&config(&milvus(), &wide.name, ""))
         .await
         .unwrap();
-    let narrow_sink = MilvusSink::connect(&config(&uri(), &narrow.name, ""))
+    let narrow_sink = MilvusSink::connect(&config(&milvus(), &narrow.name, ""))
         .await
         .unwrap();
     // Rows checked against the wide schema, addressed to the narrow collection.
@@ -469,17 +414,17 @@ async fn a_batch_milvus_refuses_is_rejected_not_retried() {
 
 #[tokio::test]
 async fn a_missing_collection_is_a_clear_error() {
-    require_milvus(&uri(), false).await;
-    let other = Collection::seed("present", &uri(), None, &[]);
+    require_milvus(&milvus(), false).await;
+    let other = Collection::seed("present", &milvus(), None, &[]);
     let missing = unique("missing");
-    let err = MilvusSink::connect(&config(&uri(), &missing, ""))
+    let err = MilvusSink::connect(&config(&milvus(), &missing, ""))
         .await
         .unwrap_err();
     let text = err.to_string();
     assert!(
         text.starts_with(&format!(
             "collection `{missing}` does not exist in database `default` at {} (it has: ",
-            uri()
+            milvus()
         )),
         "{text}"
     );
@@ -493,14 +438,14 @@ async fn a_missing_collection_is_a_clear_error() {
 
 #[tokio::test]
 async fn a_collection_that_is_not_loaded_is_a_clear_error() {
-    require_milvus(&uri(), false).await;
+    require_milvus(&milvus(), false).await;
     let c = Collection::from_schema(
         "unloaded",
         r#"{"fields": [{"name": "id", "type": "Int64", "primary": true},
                        {"name": "v", "type": "FloatVector", "params": {"dim": 2}}]}"#,
         &["--no-load"],
     );
-    let err = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    let err = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap_err();
     assert!(matches!(err, SinkError::NotLoaded { .. }), "{err}");
@@ -515,7 +460,7 @@ async fn a_collection_that_is_not_loaded_is_a_clear_error() {
 /// collection with a JSON field: refused at connect, naming the field.
 #[tokio::test]
 async fn a_json_field_on_rest_v1_is_refused_at_connect() {
-    require_milvus(&uri(), false).await;
+    require_milvus(&milvus(), false).await;
     let c = Collection::from_schema(
         "json",
         r#"{"fields": [{"name": "id", "type": "Int64", "primary": true},
@@ -523,7 +468,7 @@ async fn a_json_field_on_rest_v1_is_refused_at_connect() {
                        {"name": "meta", "type": "JSON"}]}"#,
         &[],
     );
-    let err = MilvusSink::connect(&config(&uri(), &c.name, ""))
+    let err = MilvusSink::connect(&config(&milvus(), &c.name, ""))
         .await
         .unwrap_err();
     assert!(matches!(err, SinkError::UnsupportedOnV1 { .. }), "{err}");
@@ -532,20 +477,20 @@ async fn a_json_field_on_rest_v1_is_refused_at_connect() {
 
 #[tokio::test]
 async fn api_v2_on_milvus_2_3_is_a_clear_error() {
-    require_milvus(&uri(), false).await;
-    let c = Collection::seed("v2", &uri(), None, &[]);
-    let err = MilvusSink::connect(&config(&uri(), &c.name, "api = \"v2\""))
+    require_milvus(&milvus(), false).await;
+    let c = Collection::seed("v2", &milvus(), None, &[]);
+    let err = MilvusSink::connect(&config(&milvus(), &c.name, "api = \"v2\""))
         .await
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!(
             "{} does not answer REST v2 (HTTP 404 for /v2/vectordb/collections/describe); Milvus 2.3 speaks only REST v1: set sink.api = \"v1\" or \"auto\"",
-            uri()
+            milvus()
         )
     );
     // api = "v1" skips detection.
-    let sink = MilvusSink::connect(&config(&uri(), &c.name, "api = \"v1\""))
+    let sink = MilvusSink::connect(&config(&milvus(), &c.name, "api = \"v1\""))
         .await
         .unwrap();
     assert_eq!(sink.api(), RestApi::V1);
@@ -553,7 +498,7 @@ async fn api_v2_on_milvus_2_3_is_a_clear_error() {
 
 #[tokio::test]
 async fn auth_right_token_writes() {
-    let uri = auth_uri();
+    let uri = milvus_auth();
     require_milvus(&uri, true).await;
     let c = Collection::seed("auth", &uri, Some(AUTH_TOKEN), &[]);
     let sink = MilvusSink::connect(&config(&uri, &c.name, &format!("token = \"{AUTH_TOKEN}\"")))
@@ -567,7 +512,7 @@ async fn auth_right_token_writes() {
 
 #[tokio::test]
 async fn auth_wrong_or_missing_token_fails_fast_and_never_shows_it() {
-    let uri = auth_uri();
+    let uri = milvus_auth();
     require_milvus(&uri, true).await;
     let c = Collection::seed("authbad", &uri, Some(AUTH_TOKEN), &[]);
     let wrong = "root:Wr0ngPassw0rd";

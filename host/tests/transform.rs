@@ -1,6 +1,9 @@
 //! The transform runtime on real components built from the workspace
 //! (`tests/artifacts` builds them for wasm32-wasip2).
 
+mod common;
+
+use kmv_host::common::class::ErrorClass;
 use kmv_host::config::TransformConfig;
 use kmv_host::transform::{
     ArrayValue, FaultKind, Field, KafkaRecord, RecordOutcome, TransformEngine, TransformError,
@@ -20,19 +23,11 @@ fn config(module: &str, extra: &str) -> TransformConfig {
 }
 
 fn load(module: &str, extra: &str) -> Result<TransformEngine, TransformError> {
-    TransformEngine::load(Path::new(module), &config(module, extra))
+    TransformEngine::builder(Path::new(module), &config(module, extra)).load()
 }
 
 fn record(offset: i64, value: &str) -> KafkaRecord {
-    KafkaRecord {
-        topic: "t".into(),
-        partition: 0,
-        offset,
-        timestamp: None,
-        key: None,
-        value: Some(value.as_bytes().to_vec()),
-        headers: vec![],
-    }
+    common::record("t", offset, value)
 }
 
 fn run(module: &str, extra: &str, values: &[&str]) -> Vec<RecordOutcome> {
@@ -190,7 +185,7 @@ fn guest_error_is_an_outcome_not_a_fault() {
         ])
         .unwrap();
     assert_eq!(out[0], RecordOutcome::Error("asked to fail".into()));
-    assert_eq!(out[0].error_class(), Some("transform_error"));
+    assert_eq!(out[0].error_class(), Some(ErrorClass::TransformError));
     assert!(matches!(out[1], RecordOutcome::Rows(_)));
     assert_eq!(
         worker.rebuilds(),
@@ -218,7 +213,7 @@ fn assert_isolated(fault: &str, extra: &str, kind: FaultKind, reason_part: &str)
                 }
                 other => panic!("record 5: expected a {kind} fault, got {other:?}"),
             }
-            assert_eq!(o.error_class(), Some("transform_fault"));
+            assert_eq!(o.error_class(), Some(ErrorClass::TransformFault));
         } else {
             let row = only_row(o);
             assert_eq!(field(row, "id"), &Value::Int64(i as i64), "record {i}");
@@ -340,7 +335,9 @@ fn compiled_module_is_cached_on_disk() {
         dir.path().display().to_string()
     );
     let cfg: TransformConfig = toml::from_str(&text).unwrap();
-    TransformEngine::load(Path::new(wasm::SEED), &cfg).unwrap();
+    TransformEngine::builder(Path::new(wasm::SEED), &cfg)
+        .load()
+        .unwrap();
     // wasmtime writes cache entries from a background worker: wait for one.
     let files = || walk(dir.path()).into_iter().filter(|p| p.is_file()).count();
     for _ in 0..100 {
@@ -355,7 +352,9 @@ fn compiled_module_is_cached_on_disk() {
         dir.path().display()
     );
     // A second load (a cache hit) gives a working engine.
-    let engine = TransformEngine::load(Path::new(wasm::SEED), &cfg).unwrap();
+    let engine = TransformEngine::builder(Path::new(wasm::SEED), &cfg)
+        .load()
+        .unwrap();
     let out = engine
         .worker()
         .unwrap()

@@ -112,6 +112,28 @@ EOF
   kmv_log "installed tansu ($("$dest" --version)) to $dest in $(( $(kmv_now_ms) - t0 )) ms"
 }
 
+# pip_venv VENV LABEL IMPORTS BIN PKG...
+# Creates the venv VENV (unless a working one is there), drops its install marker,
+# pip-installs PKG... into it, and checks that `import IMPORTS` works and VENV/bin/BIN
+# exists. LABEL names the venv in messages ("venv", "S3 venv").
+pip_venv() {
+  local venv="$1" label="$2" imports="$3" bin="$4"
+  shift 4
+  if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    rm -rf "$venv"
+    kmv_log "creating venv $venv ..."
+    "$PY" -m venv "$venv" ||
+      kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
+  fi
+  rm -f "$venv/.kmv-installed"
+  kmv_log "pip install $* ..."
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$@" ||
+    kmv_die "pip install into $venv failed"
+  "$venv/bin/python" -c "import $imports" ||
+    kmv_die "the $label was installed but 'import $imports' fails"
+  [[ -x "$venv/bin/$bin" ]] || kmv_die "$venv/bin/$bin missing after install"
+}
+
 install_venv() {
   local marker="$KMV_VENV/.kmv-installed"
   local spec
@@ -123,19 +145,7 @@ install_venv() {
   fi
   local t0
   t0="$(kmv_now_ms)"
-  if [[ ! -x "$KMV_VENV/bin/python" ]] || ! "$KMV_VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    rm -rf "$KMV_VENV"
-    kmv_log "creating venv $KMV_VENV ..."
-    "$PY" -m venv "$KMV_VENV" ||
-      kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
-  fi
-  rm -f "$marker"
-  kmv_log "pip install ${VENV_PKGS[*]} ..."
-  "$KMV_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${VENV_PKGS[@]}" ||
-    kmv_die "pip install into $KMV_VENV failed"
-  "$KMV_VENV/bin/python" -c 'import pymilvus, milvus, requests' ||
-    kmv_die "the venv was installed but 'import pymilvus, milvus, requests' fails"
-  [[ -x "$KMV_VENV/bin/milvus-server" ]] || kmv_die "$KMV_VENV/bin/milvus-server missing after install"
+  pip_venv "$KMV_VENV" venv "pymilvus, milvus, requests" milvus-server "${VENV_PKGS[@]}"
   printf '%s' "$spec" >"$marker"
   kmv_log "installed venv in $(( $(kmv_now_ms) - t0 )) ms"
 }
@@ -160,19 +170,7 @@ install_s3_venv() {
   fi
   local t0
   t0="$(kmv_now_ms)"
-  if [[ ! -x "$KMV_S3_VENV/bin/python" ]] || ! "$KMV_S3_VENV/bin/python" -c 'import sys' 2>/dev/null; then
-    rm -rf "$KMV_S3_VENV"
-    kmv_log "creating venv $KMV_S3_VENV ..."
-    "$PY" -m venv "$KMV_S3_VENV" ||
-      kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
-  fi
-  rm -f "$marker"
-  kmv_log "pip install ${S3_PKGS[*]} ..."
-  "$KMV_S3_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${S3_PKGS[@]}" ||
-    kmv_die "pip install into $KMV_S3_VENV failed"
-  "$KMV_S3_VENV/bin/python" -c 'import moto.server, boto3' ||
-    kmv_die "the S3 venv was installed but 'import moto.server, boto3' fails"
-  [[ -x "$KMV_S3_VENV/bin/moto_server" ]] || kmv_die "$KMV_S3_VENV/bin/moto_server missing after install"
+  pip_venv "$KMV_S3_VENV" "S3 venv" "moto.server, boto3" moto_server "${S3_PKGS[@]}"
   printf '%s' "$spec" >"$marker"
   kmv_log "installed S3 venv (moto_server) in $(( $(kmv_now_ms) - t0 )) ms"
 }

@@ -19,26 +19,10 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-usage() { kmv_usage; exit 2; }
-
-cmd="${1:-}"
-[[ -n "$cmd" ]] || usage
-shift
 port=9092
 storage=memory
 s3_endpoint=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --port) [[ $# -ge 2 ]] || kmv_die "--port needs a value"; port="$2"; shift 2 ;;
-    --port=*) port="${1#*=}"; shift ;;
-    --storage) [[ $# -ge 2 ]] || kmv_die "--storage needs a value"; storage="$2"; shift 2 ;;
-    --storage=*) storage="${1#*=}"; shift ;;
-    --s3-endpoint) [[ $# -ge 2 ]] || kmv_die "--s3-endpoint needs a value"; s3_endpoint="$2"; shift 2 ;;
-    --s3-endpoint=*) s3_endpoint="${1#*=}"; shift ;;
-    -h|--help) usage ;;
-    *) kmv_die "unknown argument '$1'" ;;
-  esac
-done
+kmv_parse_args "port storage s3-endpoint" "$@"
 kmv_check_port_arg "$port"
 
 case "$storage" in
@@ -56,32 +40,15 @@ LOGFILE="$KMV_RUN/kafka-$port.log"
 START_TIMEOUT="${KMV_KAFKA_START_TIMEOUT:-20}"
 
 # pid of our broker on this port, or empty
-running_pid() {
-  local pid
-  pid="$(kmv_read_pid "$PIDFILE")"
-  if [[ -n "$pid" ]] && kmv_pid_is "$pid" "tansu"; then
-    printf '%s' "$pid"
-  fi
-}
+running_pid() { kmv_running_pid "$PIDFILE" tansu; }
 
 do_status() {
-  local pid
-  pid="$(running_pid)"
-  if [[ -z "$pid" ]]; then
-    echo "kafka (tansu) on 127.0.0.1:$port: not running"
-    return 1
-  fi
-  if kmv_port_open "$port"; then
-    echo "kafka (tansu) on 127.0.0.1:$port: running (pid $pid)"
-    return 0
-  fi
-  echo "kafka (tansu) on 127.0.0.1:$port: pid $pid alive but port not accepting connections (log: $LOGFILE)"
-  return 1
+  kmv_service_status "kafka (tansu) on 127.0.0.1:$port" "$PIDFILE" tansu "running (pid {pid})" \
+    "pid {pid} alive but port not accepting connections (log: $LOGFILE)" kmv_port_open "$port"
 }
 
 do_start() {
   [[ -x "$TANSU" ]] || kmv_die "$TANSU not found: run tests/services/install.sh first"
-  mkdir -p "$KMV_RUN"
   local pid
   pid="$(running_pid)"
   if [[ -n "$pid" ]]; then
@@ -91,10 +58,7 @@ do_start() {
     fi
     kmv_die "tansu pid $pid is alive but 127.0.0.1:$port does not accept connections; run '$0 stop --port $port' first"
   fi
-  rm -f "$PIDFILE"
-  if kmv_port_open "$port"; then
-    kmv_die "port $port is already in use by another process ($(kmv_port_owner "$port")); choose another --port"
-  fi
+  kmv_prepare_start "$port" "$PIDFILE"
 
   local t0
   t0="$(kmv_now_ms)"
@@ -116,52 +80,11 @@ do_start() {
   pid=$!
   echo "$pid" >"$PIDFILE"
 
-  local deadline=$(( $(date +%s) + START_TIMEOUT ))
-  while :; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PIDFILE"
-      kmv_tail_logs "$LOGFILE"
-      kmv_die "tansu exited during startup (log: $LOGFILE)"
-    fi
-    if kmv_port_open "$port"; then
-      break
-    fi
-    if (( $(date +%s) >= deadline )); then
-      kmv_tail_logs "$LOGFILE"
-      kill -TERM "$pid" 2>/dev/null || true
-      kmv_wait_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-      rm -f "$PIDFILE"
-      kmv_die "tansu did not accept connections on 127.0.0.1:$port within ${START_TIMEOUT}s"
-    fi
-    sleep 0.05
-  done
+  kmv_await_start "$pid" "$PIDFILE" "$LOGFILE" tansu "$START_TIMEOUT" \
+    "did not accept connections on 127.0.0.1:$port" 0.05 kmv_port_open "$port"
   kmv_log "kafka (tansu) started on 127.0.0.1:$port (pid $pid, storage $storage_url) in $(( $(kmv_now_ms) - t0 )) ms; log $LOGFILE"
 }
 
-do_stop() {
-  local pid
-  pid="$(running_pid)"
-  if [[ -z "$pid" ]]; then
-    rm -f "$PIDFILE"
-    kmv_log "kafka on port $port not running"
-    return 0
-  fi
-  local t0
-  t0="$(kmv_now_ms)"
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! kmv_wait_exit "$pid" 15; then
-    kmv_log "tansu pid $pid still alive 15 s after SIGTERM; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    kmv_wait_exit "$pid" 5 || kmv_die "tansu pid $pid does not exit even after SIGKILL"
-  fi
-  rm -f "$PIDFILE"
-  kmv_log "kafka on port $port stopped in $(( $(kmv_now_ms) - t0 )) ms"
-}
+do_stop() { kmv_service_stop "kafka on port $port" "$PIDFILE" 15 tansu; }
 
-case "$cmd" in
-  start) do_start ;;
-  stop) do_stop ;;
-  status) do_status ;;
-  -h|--help|help) usage ;;
-  *) kmv_die "unknown command '$cmd' (expected start|stop|status)" ;;
-esac
+kmv_service_command "$cmd"

@@ -25,26 +25,11 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-usage() { kmv_usage; exit 2; }
-
-cmd="${1:-}"
-[[ -n "$cmd" ]] || usage
-shift
 port=19530
 auth=0
 keep_data=0
 wait_collection=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --port) [[ $# -ge 2 ]] || kmv_die "--port needs a value"; port="$2"; shift 2 ;;
-    --port=*) port="${1#*=}"; shift ;;
-    --auth) auth=1; shift ;;
-    --keep-data) keep_data=1; shift ;;
-    --wait-collection) [[ $# -ge 2 ]] || kmv_die "--wait-collection needs a value"; wait_collection="$2"; shift 2 ;;
-    -h|--help) usage ;;
-    *) kmv_die "unknown argument '$1'" ;;
-  esac
-done
+kmv_parse_args "port auth! keep-data! wait-collection" "$@"
 kmv_check_port_arg "$port"
 
 PY="$KMV_VENV/bin/python"
@@ -57,13 +42,7 @@ BINCACHE="$KMV_STATE/cache/milvus/bin"
 START_TIMEOUT="${KMV_MILVUS_START_TIMEOUT:-90}"
 TOKEN="root:Milvus"
 
-running_pid() {
-  local pid
-  pid="$(kmv_read_pid "$PIDFILE")"
-  if [[ -n "$pid" ]] && kmv_pid_is "$pid" "_milvus_server.py"; then
-    printf '%s' "$pid"
-  fi
-}
+running_pid() { kmv_running_pid "$PIDFILE" _milvus_server.py; }
 
 # auth mode recorded for the running instance (1/0), default: the --auth flag
 recorded_auth() {
@@ -88,19 +67,11 @@ tail_all_logs() {
 }
 
 do_status() {
-  local pid a
-  pid="$(running_pid)"
-  if [[ -z "$pid" ]]; then
-    echo "milvus on 127.0.0.1:$port: not running"
-    return 1
-  fi
+  local a
   a="$(recorded_auth)"
-  if rest_ok "$a"; then
-    echo "milvus on 127.0.0.1:$port: running (launcher pid $pid$( ((a)) && echo ', auth on'); data $DATADIR)"
-    return 0
-  fi
-  echo "milvus on 127.0.0.1:$port: launcher pid $pid alive but REST does not answer (log: $LOGFILE)"
-  return 1
+  kmv_service_status "milvus on 127.0.0.1:$port" "$PIDFILE" _milvus_server.py \
+    "running (launcher pid {pid}$( ((a)) && echo ', auth on'); data $DATADIR)" \
+    "launcher pid {pid} alive but REST does not answer (log: $LOGFILE)" rest_ok "$a"
 }
 
 # Stop the launcher with process group $1 and make sure nothing of it is left.
@@ -159,10 +130,7 @@ do_start() {
     fi
     kmv_die "milvus launcher pid $pid is alive but REST on port $port does not answer; run '$0 stop --port $port' first"
   fi
-  rm -f "$PIDFILE" "$MODEFILE"
-  if kmv_port_open "$port"; then
-    kmv_die "port $port is already in use by another process ($(kmv_port_owner "$port")); choose another --port"
-  fi
+  kmv_prepare_start "$port" "$PIDFILE" "$MODEFILE"
 
   local t0
   t0="$(kmv_now_ms)"
@@ -240,10 +208,4 @@ do_stop() {
   kmv_log "milvus on port $port stopped in $(( $(kmv_now_ms) - t0 )) ms"
 }
 
-case "$cmd" in
-  start) do_start ;;
-  stop) do_stop ;;
-  status) do_status ;;
-  -h|--help|help) usage ;;
-  *) kmv_die "unknown command '$cmd' (expected start|stop|status)" ;;
-esac
+kmv_service_command "$cmd"

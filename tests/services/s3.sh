@@ -16,23 +16,9 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-usage() { kmv_usage; exit 2; }
-
-cmd="${1:-}"
-[[ -n "$cmd" ]] || usage
-shift
 port=9300
 bucket=tansu
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --port) [[ $# -ge 2 ]] || kmv_die "--port needs a value"; port="$2"; shift 2 ;;
-    --port=*) port="${1#*=}"; shift ;;
-    --bucket) [[ $# -ge 2 ]] || kmv_die "--bucket needs a value"; bucket="$2"; shift 2 ;;
-    --bucket=*) bucket="${1#*=}"; shift ;;
-    -h|--help) usage ;;
-    *) kmv_die "unknown argument '$1'" ;;
-  esac
-done
+kmv_parse_args "port bucket" "$@"
 kmv_check_port_arg "$port"
 [[ "$bucket" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || kmv_die "--bucket '$bucket' is not a valid S3 bucket name"
 
@@ -59,27 +45,11 @@ boto3.client("s3", endpoint_url=sys.argv[1],
 PY
 }
 
-running_pid() {
-  local pid
-  pid="$(kmv_read_pid "$PIDFILE")"
-  if [[ -n "$pid" ]] && kmv_pid_is "$pid" "moto_server"; then
-    printf '%s' "$pid"
-  fi
-}
+running_pid() { kmv_running_pid "$PIDFILE" moto_server; }
 
 do_status() {
-  local pid
-  pid="$(running_pid)"
-  if [[ -z "$pid" ]]; then
-    echo "s3 (moto) on 127.0.0.1:$port: not running"
-    return 1
-  fi
-  if answers; then
-    echo "s3 (moto) on 127.0.0.1:$port: running (pid $pid)"
-    return 0
-  fi
-  echo "s3 (moto) on 127.0.0.1:$port: pid $pid alive but not answering (log: $LOGFILE)"
-  return 1
+  kmv_service_status "s3 (moto) on 127.0.0.1:$port" "$PIDFILE" moto_server "running (pid {pid})" \
+    "pid {pid} alive but not answering (log: $LOGFILE)" answers
 }
 
 create_bucket() {
@@ -93,7 +63,6 @@ PY
 
 do_start() {
   [[ -x "$MOTO" ]] || kmv_die "$MOTO not found: run tests/services/install.sh s3 first"
-  mkdir -p "$KMV_RUN"
   local pid
   pid="$(running_pid)"
   if [[ -n "$pid" ]]; then
@@ -102,10 +71,7 @@ do_start() {
     kmv_log "s3 already running on $ENDPOINT (pid $pid); bucket $bucket ready"
     return 0
   fi
-  rm -f "$PIDFILE"
-  if kmv_port_open "$port"; then
-    kmv_die "port $port is already in use by another process ($(kmv_port_owner "$port")); choose another --port"
-  fi
+  kmv_prepare_start "$port" "$PIDFILE"
   local t0
   t0="$(kmv_now_ms)"
   (
@@ -114,50 +80,12 @@ do_start() {
   ) &
   pid=$!
   echo "$pid" >"$PIDFILE"
-  local deadline=$(( $(date +%s) + START_TIMEOUT ))
-  while ! answers; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      rm -f "$PIDFILE"
-      kmv_tail_logs "$LOGFILE"
-      kmv_die "moto_server exited during startup (log: $LOGFILE)"
-    fi
-    if (( $(date +%s) >= deadline )); then
-      kmv_tail_logs "$LOGFILE"
-      kill -TERM "$pid" 2>/dev/null || true
-      kmv_wait_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null || true
-      rm -f "$PIDFILE"
-      kmv_die "moto_server did not answer on $ENDPOINT within ${START_TIMEOUT}s"
-    fi
-    sleep 0.2
-  done
+  kmv_await_start "$pid" "$PIDFILE" "$LOGFILE" moto_server "$START_TIMEOUT" \
+    "did not answer on $ENDPOINT" 0.2 answers
   create_bucket
   kmv_log "s3 (moto) started on $ENDPOINT (pid $pid, bucket $bucket) in $(( $(kmv_now_ms) - t0 )) ms; log $LOGFILE"
 }
 
-do_stop() {
-  local pid
-  pid="$(running_pid)"
-  if [[ -z "$pid" ]]; then
-    rm -f "$PIDFILE"
-    kmv_log "s3 on port $port not running"
-    return 0
-  fi
-  local t0
-  t0="$(kmv_now_ms)"
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! kmv_wait_exit "$pid" 10; then
-    kmv_log "moto pid $pid still alive 10 s after SIGTERM; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    kmv_wait_exit "$pid" 5 || kmv_die "moto pid $pid does not exit even after SIGKILL"
-  fi
-  rm -f "$PIDFILE"
-  kmv_log "s3 on port $port stopped in $(( $(kmv_now_ms) - t0 )) ms"
-}
+do_stop() { kmv_service_stop "s3 on port $port" "$PIDFILE" 10 moto moto_server; }
 
-case "$cmd" in
-  start) do_start ;;
-  stop) do_stop ;;
-  status) do_status ;;
-  -h|--help|help) usage ;;
-  *) kmv_die "unknown command '$cmd' (expected start|stop|status)" ;;
-esac
+kmv_service_command "$cmd"

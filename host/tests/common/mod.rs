@@ -1,8 +1,29 @@
 //! Shared helpers for the end-to-end tests: the real tansu broker and Milvus
 //! started by `tests/run.sh` (or by hand with tests/services/*.sh).
 //! A missing server fails the test with how to start it; nothing is skipped.
-#![allow(dead_code)]
+//!
+//! One helper per thing tests do often: [`Host`] (a `kmv-host` in the
+//! background, its log, signals and exit), [`PipelineFile`] (a pipeline file
+//! with named parts), [`field`]/[`counter`]/[`assert_summary`] (the one
+//! reader of `key=value` log fields), [`metric`] (a `/metrics` series),
+//! [`record`] (a `KafkaRecord`), [`OwnMilvus`] (a Milvus of one test's own,
+//! to stop and start), and the Kafka and Milvus helpers below.
+// Each test file uses some of these helpers.
+#![allow(dead_code, unused_imports)]
 
+mod host;
+mod own_milvus;
+mod pipeline_file;
+mod services;
+
+pub use host::{
+    Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_command, summary,
+};
+pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
+pub use pipeline_file::PipelineFile;
+pub use services::{kafka, tcp_up};
+
+use kmv_host::transform::KafkaRecord;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::path::{Path, PathBuf};
@@ -16,22 +37,16 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
-fn tcp_up(addr: &str) -> bool {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
+/// The services' state directory: `$KMV_STATE`, default `<repo>/.kmv`.
+pub fn state() -> PathBuf {
+    std::env::var_os("KMV_STATE").map_or_else(|| repo().join(".kmv"), PathBuf::from)
 }
 
-/// The broker, after checking it answers.
-pub fn kafka() -> String {
-    let brokers = std::env::var("KMV_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
-    assert!(
-        tcp_up(&brokers),
-        "no Kafka broker at {brokers}: run the tests with tests/run.sh, or start one with tests/services/kafka.sh start"
-    );
-    brokers
+/// The all-MiniLM-L6-v2 model `tests/setup.sh` fetches: `$KMV_MODEL_DIR`,
+/// default `STATE/models/all-MiniLM-L6-v2`.
+pub fn model_dir() -> PathBuf {
+    std::env::var_os("KMV_MODEL_DIR")
+        .map_or_else(|| state().join("models/all-MiniLM-L6-v2"), PathBuf::from)
 }
 
 fn host_port(uri: &str) -> String {
@@ -75,28 +90,91 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// Runs tests/services/milvus_admin.py (pymilvus over gRPC: an independent reader).
+/// Runs tests/services/milvus_admin.py (pymilvus over gRPC: an independent
+/// reader); panics with its output on failure.
 pub fn admin(uri: &str, token: Option<&str>, args: &[&str]) -> String {
-    let python = repo().join(".kmv/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing: run tests/setup.sh",
-        python.display()
-    );
-    let mut cmd = Command::new(python);
+    try_admin(uri, token, args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`admin`], with a failure as an error (e.g. to drop a collection that may be gone).
+pub fn try_admin(uri: &str, token: Option<&str>, args: &[&str]) -> Result<String, String> {
+    let python = state().join("venv/bin/python");
+    if !python.is_file() {
+        return Err(format!(
+            "{} is missing: run tests/setup.sh (or tests/services/install.sh)",
+            python.display()
+        ));
+    }
+    let mut cmd = Command::new(&python);
     cmd.arg(repo().join("tests/services/milvus_admin.py"))
         .args(["--uri", uri]);
     if let Some(token) = token {
         cmd.args(["--token", token]);
     }
-    let out = cmd.args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "milvus_admin {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let out = cmd
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {} ({e})", python.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "milvus_admin {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A fresh seed collection `name` (`milvus_admin.py create-seed --drop`,
+/// dim 8, no auth).
+pub fn create_seed(uri: &str, name: &str) {
+    admin(uri, None, &["create-seed", "--collection", name, "--drop"]);
+}
+
+/// A fresh collection `name` of the `milvus_admin.py create` JSON `schema`
+/// (written to a file in `dir`).
+pub fn create_collection(uri: &str, name: &str, schema: &str, dir: &Path) {
+    let path = dir.join(format!("{name}.schema.json"));
+    std::fs::write(&path, schema).unwrap();
+    let path = path.to_str().unwrap();
+    admin(
+        uri,
+        None,
+        &["create", "--collection", name, "--schema", path, "--drop"],
     );
-    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The `fields` of the rows whose `id` is in `ids`, read back in windows
+/// below Milvus' 16384-row query limit.
+pub fn query_ids(
+    uri: &str,
+    collection: &str,
+    ids: std::ops::Range<i64>,
+    fields: &str,
+) -> Vec<serde_json::Value> {
+    let window = 10_000;
+    let mut rows = Vec::new();
+    let mut lo = ids.start;
+    while lo < ids.end {
+        let hi = (lo + window).min(ids.end);
+        let expr = format!("id >= {lo} and id < {hi}");
+        let args = [
+            "query",
+            "--collection",
+            collection,
+            "--expr",
+            &expr,
+            "--fields",
+            fields,
+            "--limit",
+            "16384",
+        ];
+        for line in admin(uri, None, &args).lines() {
+            rows.push(serde_json::from_str(line).unwrap());
+        }
+        lo = hi;
+    }
+    rows
 }
 
 /// Rows of a collection read back with pymilvus, sorted by primary key.
@@ -125,33 +203,33 @@ pub fn wait_count(uri: &str, token: Option<&str>, collection: &str, n: usize) ->
 
 /// Produces `(key, value)` records to `topic` and waits until all are acknowledged.
 pub fn produce(topic: &str, records: &[(String, Vec<u8>)]) {
+    produce_to(&kafka(), topic, records);
+}
+
+/// [`produce`] to the broker at `brokers`.
+pub fn produce_to(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
         .create()
         .unwrap();
     for (key, value) in records {
-        loop {
-            match producer.send(BaseRecord::to(topic).key(key).payload(value)) {
-                Ok(()) => break,
-                Err((e, _)) => {
-                    assert!(
-                        matches!(
-                            e,
-                            rdkafka::error::KafkaError::MessageProduction(
-                                rdkafka::types::RDKafkaErrorCode::QueueFull
-                            )
-                        ),
-                        "produce failed: {e}"
-                    );
-                    producer.poll(Duration::from_millis(50));
-                }
-            }
+        while let Err((e, _)) = producer.send(BaseRecord::to(topic).key(key).payload(value)) {
+            assert!(
+                matches!(
+                    e,
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull
+                    )
+                ),
+                "produce failed: {e}"
+            );
+            producer.poll(Duration::from_millis(50));
         }
         producer.poll(Duration::ZERO);
     }
     producer
-        .flush(Duration::from_secs(30))
+        .flush(Duration::from_secs(60))
         .expect("flushing the producer");
 }
 
@@ -173,74 +251,11 @@ pub fn articles(ids: std::ops::Range<i64>, dim: usize) -> Vec<(String, Vec<u8>)>
         .collect()
 }
 
-/// Writes a pipeline file into `dir`.
-pub fn pipeline(
-    dir: &Path,
-    topic: &str,
-    group: &str,
-    module: &str,
-    transform_config: &str,
-    sink: &str,
-) -> PathBuf {
-    pipeline_with(dir, topic, group, module, transform_config, sink, "", "")
-}
-
-/// Writes a pipeline file into `dir`, with `transform_keys` added to
-/// `[transform]` (e.g. `call_timeout_ms = 300`) and `extra` (more tables, e.g.
-/// `[errors]`) at the end.
-#[allow(clippy::too_many_arguments)]
-pub fn pipeline_with(
-    dir: &Path,
-    topic: &str,
-    group: &str,
-    module: &str,
-    transform_config: &str,
-    sink: &str,
-    transform_keys: &str,
-    extra: &str,
-) -> PathBuf {
-    let text = format!(
-        r#"[source]
-brokers = "{brokers}"
-topics = ["{topic}"]
-group_id = "{group}"
-
-[source.properties]
-"session.timeout.ms" = "6000"
-
-[transform]
-module = "{module}"
-{transform_keys}
-
-[transform.config]
-{transform_config}
-
-[sink]
-{sink}
-linger_ms = 100
-
-{extra}
-"#,
-        brokers = kafka(),
-    );
-    let path = dir.join(format!("{group}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-/// Runs `kmv-host --pipeline FILE --stop-when-idle SECS` to its end.
+/// Runs `kmv-host --pipeline FILE --stop-when-idle SECS` to its end (with
+/// the [`Host`]'s command line and environment), its output captured.
 pub fn run_host(pipeline: &Path, idle_secs: f64, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmv-host"));
-    cmd.arg("--pipeline")
-        .arg(pipeline)
-        .args([
-            "--stop-when-idle",
-            &idle_secs.to_string(),
-            "--progress-interval",
-            "1",
-        ])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1");
+    let idle = idle_secs.to_string();
+    let mut cmd = host_command(&host_args(pipeline, &["--stop-when-idle", &idle]));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -287,39 +302,17 @@ pub fn milvus_count(uri: &str, collection: &str) -> usize {
 }
 
 /// Checks that `collection` holds exactly the seed articles `0..n`, each once,
-/// read back by primary key in windows below Milvus' 16384-row query limit.
+/// read back by `id`.
 pub fn assert_exactly_articles(uri: &str, collection: &str, n: i64) {
     let count = wait_count(uri, None, collection, n as usize);
     assert_eq!(count, n as usize, "row count of {collection}");
     let mut ids = Vec::with_capacity(n as usize);
-    let window = 10_000;
-    let mut lo = 0;
-    while lo < n {
-        let hi = (lo + window).min(n);
-        let rows = admin(
-            uri,
-            None,
-            &[
-                "query",
-                "--collection",
-                collection,
-                "--expr",
-                &format!("id >= {lo} and id < {hi}"),
-                "--fields",
-                "id,title,link",
-                "--limit",
-                "16384",
-            ],
-        );
-        for line in rows.lines() {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let id = row["id"].as_i64().unwrap();
-            let want = article(id, 8);
-            assert_eq!(row["title"], want["title"], "title of id {id}");
-            assert_eq!(row["link"], want["link"], "link of id {id}");
-            ids.push(id);
-        }
-        lo = hi;
+    for row in query_ids(uri, collection, 0..n, "id,title,link") {
+        let id = row["id"].as_i64().unwrap();
+        let want = article(id, 8);
+        assert_eq!(row["title"], want["title"], "title of id {id}");
+        assert_eq!(row["link"], want["link"], "link of id {id}");
+        ids.push(id);
     }
     ids.sort_unstable();
     let mut dups = ids.clone();
@@ -340,13 +333,88 @@ pub fn assert_exactly_articles(uri: &str, collection: &str, n: i64) {
     assert_eq!(ids, (0..n).collect::<Vec<_>>());
 }
 
-/// The value of `key=` in the last line of `log` that contains `marker`.
-pub fn last_field(log: &str, marker: &str, key: &str) -> Option<u64> {
-    let line = log.lines().rev().find(|l| l.contains(marker))?;
-    let at = line.find(&format!(" {key}="))? + key.len() + 2;
-    line[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+/// `n` records of `topic` on the shared broker, read from the start by a
+/// fresh group (waiting up to 30 s for them; fewer if they do not come).
+pub fn consume(topic: &str, n: usize) -> Vec<rdkafka::message::OwnedMessage> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut out = vec![];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while out.len() < n && std::time::Instant::now() < deadline {
+        if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+            out.push(
+                m.unwrap_or_else(|e| panic!("reading {topic}: {e}"))
+                    .detach(),
+            );
+        }
+    }
+    out
+}
+
+/// Runs [`run_host`] and checks it exits 0; its output.
+pub fn run_ok(pipeline: &Path, idle_secs: f64) -> String {
+    let out = run_host(pipeline, idle_secs, &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    log
+}
+
+/// A record of partition 0 of `topic` at `offset`, with no key, timestamp
+/// or headers (set them with struct update syntax: `KafkaRecord { key: ..,
+/// ..record(..) }`).
+pub fn record(topic: &str, offset: i64, value: impl Into<Vec<u8>>) -> KafkaRecord {
+    KafkaRecord {
+        topic: topic.into(),
+        partition: 0,
+        offset,
+        timestamp: None,
+        key: None,
+        value: Some(value.into()),
+        headers: vec![],
+    }
+}
+
+/// `GET path` over HTTP/1.0: (status, body).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s =
+        std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The sum of the series of metric `name` whose labels contain `labels`
+/// (`None` when there is none) in a Prometheus text exposition.
+pub fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let mut found = None;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (n, l) = series.split_once('{').unwrap_or((series, ""));
+        if n == name && l.contains(labels) {
+            *found.get_or_insert(0.0) += value.parse::<f64>().unwrap();
+        }
+    }
+    found
 }
