@@ -61,7 +61,7 @@ pub(super) fn check_module(args: &CheckArgs, module: &std::path::Path) -> anyhow
             return Ok(ExitCode::from(1));
         }
     };
-    match check_sample(&mut worker, sink.encoder(), &records) {
+    match check_sample(&mut worker, &sink.encoder(), &records) {
         Ok(()) => {
             println!(
                 "{short}: ran over {} records from {} without a fault; every row fits collection `{}`",

@@ -185,6 +185,8 @@ pub async fn run(
             ready: watch.ready,
         },
         tx,
+        runtime: tokio::runtime::Handle::current(),
+        refreshed: Default::default(),
     };
     let preparer = preparer.spawn(engine)?;
     let mut writer = Writer {

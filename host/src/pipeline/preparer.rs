@@ -8,7 +8,7 @@ use super::inflight::{InFlight, PauseLog};
 use super::swap::{Ready, Sample};
 use crate::errors::{ErrorClass, ErrorPolicy, FailedRecord, record_failed};
 use crate::observability::{self as observe, Counters, add, names};
-use crate::sink::{EncodedRow, MilvusSink, RowEncoder};
+use crate::sink::{EncodedRow, MilvusSink, RowEncoder, RowError, SchemaChange};
 use crate::source::{PollLimits, Source};
 use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine, Worker};
 use anyhow::Context;
@@ -24,6 +24,10 @@ const PAUSE_AFTER: Duration = Duration::from_millis(500);
 
 /// How long one poll waits while consumption is paused.
 const PAUSED_POLL: Duration = Duration::from_millis(100);
+
+/// How often at most a row naming a field the collection lacks makes the
+/// preparer describe the collection again (it may have gained the field).
+const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 /// The preparer's side of the hot swap.
 pub struct SwapInbox {
@@ -46,6 +50,10 @@ pub struct Preparer {
     pub in_flight: Arc<InFlight>,
     pub swap: SwapInbox,
     pub tx: tokio::sync::mpsc::UnboundedSender<ToWriter>,
+    /// The run's runtime, to describe the collection again from this thread.
+    pub runtime: tokio::runtime::Handle,
+    /// When the collection was last described again for an unknown field.
+    pub refreshed: std::cell::Cell<Option<Instant>>,
 }
 
 /// The transform version running, and its instance.
@@ -59,6 +67,8 @@ enum Prepared {
     Skipped,
     Rows(Vec<EncodedRow>),
     Failed(ErrorClass, String),
+    /// A row names a field the collection did not have when last described.
+    UnknownField(String),
 }
 
 impl Preparer {
@@ -139,13 +149,19 @@ impl Preparer {
             transform_version: running.version.clone(),
             ..Chunk::default()
         };
+        let mut encoder = self.sink.encoder();
         for (record, outcome) in records.into_iter().zip(outcomes) {
             let next = chunk
                 .next_offsets
                 .entry((record.topic.clone(), record.partition))
                 .or_insert(record.offset + 1);
             *next = (*next).max(record.offset + 1);
-            match prepare(outcome, self.sink.encoder()) {
+            let mut prepared = prepare(&outcome, &encoder);
+            if matches!(prepared, Prepared::UnknownField(_)) && self.refresh_schema()? {
+                encoder = self.sink.encoder();
+                prepared = prepare(&outcome, &encoder);
+            }
+            match prepared {
                 Prepared::Skipped => add(&counters.skipped, 1),
                 Prepared::Rows(rows) => {
                     for row in rows {
@@ -153,21 +169,57 @@ impl Preparer {
                         chunk.rows.push((row, record.clone()));
                     }
                 }
+                Prepared::UnknownField(reason) => self.fail(
+                    &mut chunk,
+                    record,
+                    ErrorClass::SchemaMismatch,
+                    reason,
+                    running,
+                )?,
                 Prepared::Failed(class, reason) => {
-                    let failed = FailedRecord {
-                        record,
-                        class,
-                        reason,
-                        transform: running.version.clone(),
-                    };
-                    // Under `stop`, the chunk is dropped: none of it is committed.
-                    if let Some(failed) = record_failed(counters, self.policy, failed)? {
-                        chunk.failed.push(failed);
-                    }
+                    self.fail(&mut chunk, record, class, reason, running)?
                 }
             }
         }
         Ok(chunk)
+    }
+
+    /// Hands a failed record to the policy (under `stop`, the error ends
+    /// the run and the chunk is dropped: none of it is committed).
+    fn fail(
+        &self,
+        chunk: &mut Chunk,
+        record: RowTag,
+        class: ErrorClass,
+        reason: String,
+        running: &Running,
+    ) -> anyhow::Result<()> {
+        let failed = FailedRecord {
+            record,
+            class,
+            reason,
+            transform: running.version.clone(),
+        };
+        if let Some(failed) = record_failed(&self.counters, self.policy, failed)? {
+            chunk.failed.push(failed);
+        }
+        Ok(())
+    }
+
+    /// A row named a field the collection lacked: describes it again (at
+    /// most every [`REFRESH_EVERY`]); `true` when it gained fields, which
+    /// rows may now set. A change rows may not fit ends the run, uncommitted.
+    fn refresh_schema(&self) -> anyhow::Result<bool> {
+        if self
+            .refreshed
+            .get()
+            .is_some_and(|at| at.elapsed() < REFRESH_EVERY)
+        {
+            return Ok(false);
+        }
+        self.refreshed.set(Some(Instant::now()));
+        let change = self.runtime.block_on(self.sink.refresh_schema())?;
+        Ok(matches!(change, SchemaChange::Added(_)))
     }
 
     /// Hands `chunk` to the writer once the in-flight cap lets it through
@@ -229,15 +281,22 @@ fn record_bytes(r: &KafkaRecord) -> u64 {
 }
 
 /// A record's outcome, its rows encoded against the collection schema.
-fn prepare(outcome: RecordOutcome, encoder: &RowEncoder) -> Prepared {
+fn prepare(outcome: &RecordOutcome, encoder: &RowEncoder) -> Prepared {
     match outcome {
         RecordOutcome::Skip => Prepared::Skipped,
         RecordOutcome::Rows(rows) if rows.is_empty() => Prepared::Skipped,
         RecordOutcome::Rows(rows) => match rows.iter().map(|row| encoder.encode(row)).collect() {
             Ok(encoded) => Prepared::Rows(encoded),
+            Err(RowError {
+                unknown_field: true,
+                reason,
+                ..
+            }) => Prepared::UnknownField(reason),
             Err(e) => Prepared::Failed(ErrorClass::SchemaMismatch, e.reason),
         },
-        RecordOutcome::Error(reason) => Prepared::Failed(ErrorClass::TransformError, reason),
+        RecordOutcome::Error(reason) => {
+            Prepared::Failed(ErrorClass::TransformError, reason.clone())
+        }
         RecordOutcome::Fault { kind, reason } => {
             Prepared::Failed(ErrorClass::TransformFault, format!("{kind}: {reason}"))
         }

@@ -339,7 +339,7 @@ impl Watcher {
                 sample = sample.len(),
                 "Trying a new transform version."
             );
-            match try_version(&self.module, &self.config, self.sink.encoder(), &sample) {
+            match try_version(&self.module, &self.config, &self.sink.encoder(), &sample) {
                 Ok(ready) => {
                     current = ready.engine.identity().sha256.clone();
                     current_short = ready.engine.identity().short();

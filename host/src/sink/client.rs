@@ -8,17 +8,20 @@
 //! non-success body `code` (200 is success on v1, 0 on v2), so the body code
 //! is always read.
 
+use super::answer::{Answer, parse_id, request_failure};
 use super::batch::{BatchBody, BatchBuilder};
-use super::encode::{PrimaryKey, RowEncoder};
+use super::encode::RowEncoder;
 use super::error::{FailureClass, SinkError, WriteError, WriteOk};
+use super::refresh::SchemaRef;
 use super::request_builder::Endpoint;
-use super::retry::classify;
+use super::retry::{after_few, classify};
 use super::schema::{CollectionSchema, DataType};
 use super::{ApiVersion, RestApi, RetryPolicy, Secret, SinkConfig, WriteMode, WriteOp};
 use crate::common::env;
-use crate::common::text::{self, error_chain};
+use crate::common::text::error_chain;
 use bytes::Bytes;
 use std::fmt;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -27,7 +30,8 @@ pub struct MilvusSink {
     endpoint: Endpoint,
     api: RestApi,
     op: WriteOp,
-    encoder: RowEncoder,
+    /// Replaced when the collection gains fields (`refresh.rs`).
+    encoder: RwLock<Arc<RowEncoder>>,
     batch_max_rows: usize,
     batch_max_bytes: usize,
     retry: RetryPolicy,
@@ -39,7 +43,7 @@ impl fmt::Debug for MilvusSink {
             .field("endpoint", &self.endpoint)
             .field("api", &self.api)
             .field("op", &self.op)
-            .field("collection", &self.encoder.schema().name)
+            .field("collection", &self.schema().name)
             .finish_non_exhaustive()
     }
 }
@@ -49,7 +53,7 @@ impl MilvusSink {
     /// when v2 answers HTTP 404), reads the collection's schema and decides
     /// between insert and upsert. Fails with a message for the user when
     /// the endpoint is unreachable, the token is refused, or the collection
-    /// is missing, not loaded, or cannot be written as configured.
+    /// is missing or cannot be written as configured.
     pub async fn connect(config: &SinkConfig) -> Result<Self, SinkError> {
         let token = match &config.token {
             Some(t) => Some(expand_token(t, |name| std::env::var(name).ok())?),
@@ -100,12 +104,13 @@ impl MilvusSink {
     ) -> Result<Self, SinkError> {
         match schema.loaded {
             Some(true) => {}
-            Some(false) => {
-                return Err(SinkError::NotLoaded {
-                    endpoint: endpoint.base.clone(),
-                    collection: schema.name.clone(),
-                });
-            }
+            // Insert and full upsert need no loaded collection (v2.5.27
+            // internal/proxy/task_insert.go has no load check), and one
+            // without an index cannot be loaded: stream now, load later.
+            Some(false) => warn!(
+                collection = %schema.name,
+                "The collection is not loaded (or still loading): rows are written, but searches and queries see them only once it is loaded."
+            ),
             None => warn!(
                 collection = %schema.name,
                 "Milvus did not say whether the collection is loaded; going on."
@@ -152,7 +157,7 @@ impl MilvusSink {
             endpoint,
             api,
             op,
-            encoder: RowEncoder::new(schema, api),
+            encoder: RwLock::new(Arc::new(RowEncoder::new(schema, api))),
             batch_max_rows: config.batch_max_rows,
             batch_max_bytes: config.batch_max_bytes,
             retry: config.retry_policy(),
@@ -170,13 +175,21 @@ impl MilvusSink {
     }
 
     /// The collection's schema.
-    pub fn schema(&self) -> &CollectionSchema {
-        self.encoder.schema()
+    pub fn schema(&self) -> SchemaRef {
+        SchemaRef(self.encoder())
     }
 
     /// Checks rows against the schema and writes them as JSON.
-    pub fn encoder(&self) -> &RowEncoder {
-        &self.encoder
+    pub fn encoder(&self) -> Arc<RowEncoder> {
+        self.encoder
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the encoder (the collection gained fields).
+    pub(super) fn set_encoder(&self, encoder: RowEncoder) {
+        *self.encoder.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(encoder);
     }
 
     /// The endpoint, as configured (without a trailing `/`).
@@ -187,7 +200,7 @@ impl MilvusSink {
     /// An empty batch for this collection, with the configured limits.
     pub fn batch_builder<T>(&self) -> BatchBuilder<T> {
         BatchBuilder::new(
-            &self.encoder.schema().name,
+            &self.schema().name,
             self.endpoint.database.as_deref(),
             self.batch_max_rows,
             self.batch_max_bytes,
@@ -202,10 +215,12 @@ impl MilvusSink {
     /// A cheap check that Milvus answers and still has the collection (a
     /// describe request): for readiness probes.
     pub async fn probe(&self) -> Result<(), SinkError> {
-        self.endpoint
-            .describe(self.api, &self.schema().name)
-            .await
-            .map(|_| ())
+        self.describe_again().await.map(|_| ())
+    }
+
+    /// Describes the collection again.
+    pub(super) async fn describe_again(&self) -> Result<CollectionSchema, SinkError> {
+        self.endpoint.describe(self.api, &self.schema().name).await
     }
 
     /// Sends one batch. `Ok` only when Milvus acknowledged every row of it.
@@ -235,6 +250,7 @@ impl MilvusSink {
                 error_chain(&e)
             ),
             retry_after: None,
+            after_few: None,
         })?;
         let result = self.write_answer(status, &answer, body.rows(), retry_after);
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -261,9 +277,10 @@ impl MilvusSink {
 
     /// What to tell the user about a write answer that stops the pipeline.
     fn fatal_reason(&self, status: u16, code: Option<i64>, text: &str) -> String {
-        let (base, collection) = (&self.endpoint.base, &self.encoder.schema().name);
+        let schema = self.schema();
+        let (base, collection) = (&self.endpoint.base, &schema.name);
         match (status, code) {
-            (401, _) | (_, Some(1800)) => {
+            (401, _) | (_, Some(1800 | 80001 | 80002)) => {
                 format!("Milvus at {base} refused the token (check sink.token): {text}")
             }
             (403, _) => {
@@ -289,14 +306,18 @@ impl MilvusSink {
         retry_after: Option<Duration>,
     ) -> Result<WriteOk, WriteError> {
         let answer = Answer::read(status, body, self.endpoint.token.as_ref());
-        let collection = &self.encoder.schema().name;
+        let schema = self.schema();
+        let collection = &schema.name;
         if !answer.is_success(self.api) {
             let code = answer.code;
             let text = answer.describe();
             return Err(match classify(status, code) {
-                FailureClass::Retryable => WriteError::Retryable {
+                FailureClass::Retryable
+                | FailureClass::RetryThenHalve
+                | FailureClass::RetryThenStop => WriteError::Retryable {
                     reason: format!("Milvus is busy or unavailable: {text}"),
                     retry_after,
+                    after_few: after_few(status, code),
                 },
                 FailureClass::Rejected => WriteError::Rejected {
                     code: code.unwrap_or(i64::from(status)),
@@ -328,10 +349,7 @@ impl MilvusSink {
             });
         }
         let int_pk = matches!(
-            self.encoder
-                .schema()
-                .field(&self.encoder.schema().primary)
-                .map(|f| &f.data_type),
+            schema.field(&schema.primary).map(|f| &f.data_type),
             Some(DataType::Int64)
         );
         let ids = data
@@ -344,108 +362,6 @@ impl MilvusSink {
             ids,
         })
     }
-}
-
-/// An id as Milvus reports it: an Int64 as a number or (without
-/// `Accept-Type-Allow-Int64`, the 2.3 default) as a decimal string.
-fn parse_id(id: &serde_json::Value, int_pk: bool) -> Option<PrimaryKey> {
-    match id {
-        serde_json::Value::Number(n) => n.as_i64().map(PrimaryKey::Int),
-        serde_json::Value::String(s) if int_pk => s.parse().ok().map(PrimaryKey::Int),
-        serde_json::Value::String(s) => Some(PrimaryKey::Str(s.clone())),
-        _ => None,
-    }
-}
-
-/// A request error as a write outcome: every failure to get an answer is
-/// retryable except a request that could not be built.
-fn request_failure(endpoint: &str, e: &reqwest::Error) -> WriteError {
-    if e.is_builder() {
-        return WriteError::Fatal {
-            reason: format!("cannot build the request to {endpoint}: {}", error_chain(e)),
-        };
-    }
-    let what = if e.is_timeout() {
-        "timed out (sink.request_timeout_ms)"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "failed"
-    };
-    WriteError::Retryable {
-        reason: format!("write to Milvus at {endpoint} {what}: {}", error_chain(e)),
-        retry_after: None,
-    }
-}
-
-/// A Milvus answer: HTTP status and the JSON envelope `{code, message, data}`.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    code: Option<i64>,
-    message: String,
-    data: Option<serde_json::Value>,
-}
-
-impl Answer {
-    fn read(status: u16, body: &[u8], token: Option<&Secret>) -> Self {
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            code: Option<i64>,
-            message: Option<String>,
-            data: Option<serde_json::Value>,
-        }
-        match serde_json::from_slice::<Envelope>(body) {
-            Ok(e) => Answer {
-                status,
-                code: e.code,
-                message: scrub(e.message.as_deref().unwrap_or(""), token),
-                data: e.data,
-            },
-            // 404 "404 page not found", 408 "timeout", a proxy's HTML page.
-            Err(_) => Answer {
-                status,
-                code: None,
-                message: scrub(String::from_utf8_lossy(body).trim(), token),
-                data: None,
-            },
-        }
-    }
-
-    fn is_success(&self, api: RestApi) -> bool {
-        let ok_code = match api {
-            RestApi::V1 => 200,
-            RestApi::V2 => 0,
-        };
-        (200..300).contains(&self.status) && self.code == Some(ok_code)
-    }
-
-    /// "HTTP 200, code 1804: message".
-    fn describe(&self) -> String {
-        let code = self.code.map_or_else(|| "-".into(), |c| c.to_string());
-        let message = if self.message.is_empty() {
-            "(no message)"
-        } else {
-            &self.message
-        };
-        format!("HTTP {}, code {code}: {message}", self.status)
-    }
-}
-
-/// A server message made safe to show: never the token (nor its password
-/// part), and not too long.
-fn scrub(message: &str, token: Option<&Secret>) -> String {
-    const MAX: usize = 1000;
-    let t = token.map_or("", Secret::expose);
-    let password = match t.split_once(':') {
-        Some((_, password)) if password.len() >= 3 => password,
-        _ => "",
-    };
-    let s = text::scrub(message, &[t, password]);
-    if s.len() > MAX {
-        return format!("{}...", text::truncate(&s, MAX));
-    }
-    s
 }
 
 /// Expands `${NAME}` in the token from the environment. Errors name the
@@ -526,7 +442,7 @@ impl Endpoint {
         body: &[u8],
     ) -> Result<CollectionSchema, SinkError> {
         let answer = Answer::read(status, body, self.token.as_ref());
-        if status == 401 || answer.code == Some(1800) {
+        if status == 401 || matches!(answer.code, Some(1800 | 80001 | 80002)) {
             return Err(SinkError::Auth {
                 endpoint: self.base.clone(),
                 message: answer.describe(),

@@ -6,13 +6,15 @@
 //! would skip is made here, and a bad row is an error that names its field.
 
 mod values;
+mod vectors;
 
 use super::RestApi;
 use super::schema::{CollectionSchema, DataType, FieldSchema};
-use crate::transform::{Field, Value};
+use crate::transform::{ArrayValue, Field, Value};
 use std::collections::HashMap;
 use std::fmt;
 use values::*;
+use vectors::*;
 
 /// A row that does not fit the collection. The reason names the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +24,8 @@ pub struct RowError {
     pub field: Option<String>,
     /// What is wrong, e.g. "field `v`: expected 8 values (FloatVector dim 8), got 7".
     pub reason: String,
+    /// The field is not in the collection (which may have gained it since).
+    pub unknown_field: bool,
 }
 
 /// A primary key value, as written or as acknowledged by Milvus.
@@ -140,7 +144,7 @@ impl RowEncoder {
                         return Err(err(name, format!("field `{name}`: set twice in one row")));
                     }
                     seen[idx] = true;
-                    if fs.primary && self.schema.auto_id {
+                    if fs.primary && self.schema.auto_id && !self.schema.allow_insert_auto_id {
                         return Err(err(
                             name,
                             format!(
@@ -171,13 +175,16 @@ impl RowEncoder {
                 }
                 None => {
                     if !self.schema.dynamic {
-                        return Err(err(
-                            name,
-                            format!(
-                                "field `{name}`: not in collection `{}` and dynamic fields are off",
-                                self.schema.name
-                            ),
-                        ));
+                        return Err(RowError {
+                            unknown_field: true,
+                            ..err(
+                                name,
+                                format!(
+                                    "field `{name}`: not in collection `{}` and dynamic fields are off",
+                                    self.schema.name
+                                ),
+                            )
+                        });
                     }
                     if name == "$meta" {
                         return Err(err(
@@ -254,9 +261,15 @@ impl RowEncoder {
                 check_int_range(name, bounds, i)?;
                 write_num(out, i);
             }
-            (DataType::Float, Value::Int64(i)) => write_num(out, *i),
+            (DataType::Float, Value::Int64(i)) => {
+                exact_float(name, *i, true)?;
+                write_num(out, *i)
+            }
             (DataType::Float, Value::Double(d)) => write_num(out, to_f32(name, *d)?),
-            (DataType::Double, Value::Int64(i)) => write_num(out, *i),
+            (DataType::Double, Value::Int64(i)) => {
+                exact_float(name, *i, false)?;
+                write_num(out, *i)
+            }
             (DataType::Double, Value::Double(d)) => write_num(out, finite(name, *d)?),
             (DataType::VarChar { max_length }, Value::Varchar(s)) => {
                 check_len(name, s, *max_length, "VarChar max_length")?;
@@ -277,29 +290,23 @@ impl RowEncoder {
                 v,
             ) if is_float_list(v) => write_float_vector(fs, *dim, v, out)?,
             (DataType::BinaryVector { dim }, Value::BinaryVector(bytes)) => {
-                let want = (*dim as usize).div_ceil(8);
-                if bytes.len() != want {
-                    return Err(err(
-                        name,
-                        format!(
-                            "field `{name}`: expected {want} bytes (BinaryVector dim {dim}), got {}",
-                            bytes.len()
-                        ),
-                    ));
-                }
-                match self.api {
-                    // v1 (2.3) casts each element of a number array to a byte.
-                    RestApi::V1 => write_seq(out, bytes.iter().map(|b| i64::from(*b))),
-                    // v2 unmarshals into Go []byte: base64 (handler_v2 tests send "AQ==").
-                    RestApi::V2 => {
-                        out.push(b'"');
-                        base64_into(bytes, out);
-                        out.push(b'"');
-                    }
-                }
+                write_binary_vector(name, *dim, bytes, self.api, out)?
             }
             (DataType::SparseFloatVector, Value::SparseVector(pairs)) => {
                 write_sparse(name, pairs, out)?
+            }
+            (DataType::Int8Vector { dim }, Value::Array(ArrayValue::Ints(x))) => {
+                write_int8_vector(name, *dim, x, out)?
+            }
+            (DataType::Timestamptz, Value::Varchar(s)) => write_timestamptz(name, s, out)?,
+            (DataType::Geometry, Value::Varchar(s)) => write_geometry(name, s, out)?,
+            (DataType::StructArray, _) => {
+                return Err(err(
+                    name,
+                    format!(
+                        "field `{name}`: a struct-array field, which kmv-host does not write; leave it out (it is nullable)"
+                    ),
+                ));
             }
             (t, v) => {
                 return Err(err(
@@ -353,6 +360,7 @@ mod tests {
             primary: "id".into(),
             auto_id,
             dynamic: false,
+            allow_insert_auto_id: false,
             loaded: Some(true),
         }
     }
@@ -421,6 +429,16 @@ mod tests {
         let r = e.encode(&seed_row(None, 8)).unwrap();
         assert_eq!(r.pk, None);
         assert!(text(&r).starts_with(r#"{"title":"#));
+        // 2.6's `allow_insert_auto_id` property lets a row bring its own key
+        // (v2.6.20 H/utils.go:941-945), and still lets Milvus make one.
+        let mut allowed = seed(true);
+        allowed.allow_insert_auto_id = true;
+        let e2 = RowEncoder::new(allowed, RestApi::V2);
+        assert_eq!(
+            e2.encode(&seed_row(Some(1), 8)).unwrap().pk,
+            Some(PrimaryKey::Int(1))
+        );
+        assert_eq!(e2.encode(&seed_row(None, 8)).unwrap().pk, None);
         // A whole double is a fine Int64 key; 1.5 is not.
         let mut row = seed_row(None, 8);
         row.insert(0, f("id", Value::Double(42.0)));
@@ -823,5 +841,170 @@ mod tests {
         let dbg = format!("{r:?}");
         assert!(!dbg.contains("0.1"), "{dbg}");
         assert!(dbg.contains("bytes"));
+    }
+
+    // ------------------------------------------------ the server's own rules
+
+    /// Milvus types a top-level dynamic number by whether its text holds a
+    /// `.`: without one it is `cast.ToInt64`'d, and `1e-6` is stored as 0
+    /// with a success answer (H/utils.go: v2.4.23 :501, v2.5.27 :586, v2.6.20
+    /// :677, v3.0.0 :802; cast v1.3.1 caste.go:213-218).
+    #[test]
+    fn dynamic_doubles_always_carry_a_dot() {
+        let mut s = seed(false);
+        s.dynamic = true;
+        let e = RowEncoder::new(s, RestApi::V2);
+        let doubles = [1e-6, 3e-6, 2e20, 1e16, 0.5, 5.0, -2.5e-7];
+        let mut row = seed_row(Some(1), 8);
+        for (i, d) in doubles.iter().enumerate() {
+            row.push(f(&format!("d{i}"), Value::Double(*d)));
+        }
+        row.push(f("n", Value::Int64(3)));
+        let r = e.encode(&row).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+        for (i, d) in doubles.iter().enumerate() {
+            let key = format!("\"d{i}\":");
+            let at = text(&r).find(&key).unwrap() + key.len();
+            let raw: String = text(&r)[at..]
+                .chars()
+                .take_while(|c| *c != ',' && *c != '}')
+                .collect();
+            assert!(
+                raw.contains('.'),
+                "{d} written as {raw}: Milvus would store an integer"
+            );
+            assert_eq!(parsed[format!("d{i}")].as_f64(), Some(*d), "{raw}");
+        }
+        assert!(text(&r).contains(r#""d0":1.0e-6"#), "{}", text(&r));
+        assert!(text(&r).ends_with(r#""n":3}"#), "an integer stays one");
+    }
+
+    /// The WIT contract converts "where no information is lost"; Milvus would
+    /// narrow silently (`cast.ToFloat32E`, v2.5.27 H/utils.go:550-555).
+    #[test]
+    fn integers_that_a_float_cannot_hold_are_refused() {
+        let e = RowEncoder::new(scalars(), RestApi::V2);
+        let with = |i: usize, v: Value| {
+            let mut row = scalar_row();
+            row[i].value = v;
+            e.encode(&row)
+        };
+        // f (Float) is field 7, d (Double) field 8 of scalar_row.
+        assert!(with(7, Value::Int64(1 << 24)).is_ok());
+        assert_eq!(
+            with(7, Value::Int64((1 << 24) + 1)).unwrap_err().reason,
+            "field `f`: the integer 16777217 has no exact Float value (integers past 2^24 lose digits); send it as a double or store it in an Int64 field"
+        );
+        assert!(with(8, Value::Int64(1 << 53)).is_ok());
+        assert!(with(8, Value::Int64((1 << 53) + 1)).is_err());
+        assert!(with(8, Value::Int64(i64::MAX)).is_err());
+        let mut ints = vec![1i64; 8];
+        ints[3] = (1 << 24) + 1;
+        assert!(
+            with(2, Value::Array(ArrayValue::Ints(ints)))
+                .unwrap_err()
+                .reason
+                .ends_with("(value 3 of the vector)")
+        );
+    }
+
+    /// Float16/BFloat16 go as base64 of little-endian bytes, the only form
+    /// 2.4 reads (v2.4.23 H/utils.go:289-311) and one 2.5+ reads too
+    /// (v2.5.27 :369-395); Milvus' own REST tests send it
+    /// (3.0 tests/restful_client_v2/utils/utils.py:263-329).
+    #[test]
+    fn half_precision_vectors_are_base64_of_little_endian_bytes() {
+        let mut s = seed(false);
+        s.fields[2] = field("h", DataType::Float16Vector { dim: 2 });
+        let mut row = seed_row(Some(1), 0);
+        row[2] = f("h", Value::FloatVector(vec![1.0, -2.0]));
+        let r = RowEncoder::new(s.clone(), RestApi::V2)
+            .encode(&row)
+            .unwrap();
+        // struct.pack('<e', 1.0) + struct.pack('<e', -2.0) = 00 3c 00 c0
+        assert!(text(&r).contains(r#""h":"ADwAwA==""#), "{}", text(&r));
+        s.fields[2] = field("h", DataType::BFloat16Vector { dim: 2 });
+        let r = RowEncoder::new(s, RestApi::V2).encode(&row).unwrap();
+        // The high halves of the f32s 1.0 and -2.0: 80 3f 00 c0
+        assert!(text(&r).contains(r#""h":"gD8AwA==""#), "{}", text(&r));
+    }
+
+    #[test]
+    fn types_of_milvus_2_6_and_3_0() {
+        let mut s = seed(false);
+        s.fields.extend([
+            field("i8v", DataType::Int8Vector { dim: 3 }),
+            field("at", DataType::Timestamptz),
+            field("shape", DataType::Geometry),
+        ]);
+        let mut chunks = field("chunks", DataType::StructArray);
+        chunks.nullable = true;
+        s.fields.push(chunks);
+        let e = RowEncoder::new(s, RestApi::V2);
+        let row = |i8v: Vec<i64>, at: &str, shape: &str| {
+            let mut row = seed_row(Some(1), 8);
+            row.extend([
+                f("i8v", Value::Array(ArrayValue::Ints(i8v))),
+                f("at", Value::Varchar(at.into())),
+                f("shape", Value::Varchar(shape.into())),
+            ]);
+            row
+        };
+        let ok = e
+            .encode(&row(
+                vec![-128, 0, 127],
+                "2026-12-04T11:00:00+01:00",
+                "POINT (1 2)",
+            ))
+            .unwrap();
+        assert!(
+            text(&ok).ends_with(
+                r#""i8v":[-128,0,127],"at":"2026-12-04T11:00:00+01:00","shape":"POINT (1 2)"}"#
+            ),
+            "{}",
+            text(&ok)
+        );
+        let cases = [
+            (
+                row(vec![1, 128, 0], "2026-12-04T10:00:00Z", "POINT (1 2)"),
+                "field `i8v`: value 1 of the vector is 128, outside Int8 (-128 to 127)",
+            ),
+            (
+                row(vec![1, 2], "2026-12-04T10:00:00Z", "POINT (1 2)"),
+                "field `i8v`: expected 3 values (Int8Vector dim 3), got 2",
+            ),
+            (
+                row(vec![1, 2, 3], "2026-12-04 10:00", "POINT (1 2)"),
+                "field `at`: \"2026-12-04 10:00\" is not an RFC 3339 time with an offset",
+            ),
+            (
+                row(vec![1, 2, 3], "2026-12-04T10:00:00Z", "(1 2)"),
+                "field `shape`: not WKT text",
+            ),
+        ];
+        for (row, want) in cases {
+            let got = reason(e.clone(), &row);
+            assert!(got.starts_with(want), "{got}");
+        }
+        let mut with_struct = row(vec![1, 2, 3], "2026-12-04T10:00:00Z", "POINT (1 2)");
+        with_struct.push(f("chunks", Value::Json("[]".into())));
+        assert!(reason(e, &with_struct).starts_with("field `chunks`: a struct-array field"));
+    }
+
+    /// Milvus refuses negative values and index 2^32-1 (v2.5.27
+    /// pkg/util/typeutil/schema.go:1763, :1773): caught before sending, so
+    /// the record fails as schema_mismatch with the reason.
+    #[test]
+    fn sparse_vectors_milvus_refuses() {
+        let mut s = seed(false);
+        s.fields[2] = field("sv", DataType::SparseFloatVector);
+        let e = RowEncoder::new(s, RestApi::V2);
+        let mut row = seed_row(Some(1), 0);
+        row[2] = f("sv", Value::SparseVector(vec![(1, -0.5)]));
+        assert!(reason(e.clone(), &row).contains("the value at index 1 is -0.5"));
+        row[2] = f("sv", Value::SparseVector(vec![(u32::MAX, 0.5)]));
+        assert!(reason(e.clone(), &row).contains("index 4294967295 (2^32-1) is reserved"));
+        row[2] = f("sv", Value::SparseVector(vec![(u32::MAX - 1, 0.0)]));
+        assert!(e.encode(&row).is_ok());
     }
 }

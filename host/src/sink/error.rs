@@ -18,7 +18,32 @@ pub enum FailureClass {
     /// Nothing can be written until someone fixes something (the token, the
     /// collection, a quota): stop.
     Fatal,
+    /// Worth a few more attempts, then halved like a rejected batch: a
+    /// handler panic (HTTP 500, code 500), deterministic for the same rows.
+    RetryThenHalve,
+    /// Worth a few more attempts with backoff, then fatal: 65535 (an
+    /// unclassified internal error, e.g. a WAL append) and 2400 (a function
+    /// failed), which may pass or may not.
+    RetryThenStop,
 }
+
+/// What a retryable failure becomes after [`FEW_ATTEMPTS`] in a row of the
+/// same kind, whatever `retry_forever` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFew {
+    /// Rejected with this code: halved until the rows that cause it stand
+    /// alone, and those fail (a handler panic).
+    Halve { code: i64 },
+    /// Halved while the batch has more than one row (a batch too slow for
+    /// the timeout, e.g. a text-embedding function inside insert); one row
+    /// alone is retried as the policy says (a slow Milvus, not a bad row).
+    HalveTimeout { code: i64 },
+    /// Fatal: the pipeline stops, uncommitted.
+    Stop,
+}
+
+/// Attempts in a row of one [`AfterFew`] kind before it applies.
+pub const FEW_ATTEMPTS: u32 = 3;
 
 /// Why the sink could not start. Messages never hold the token.
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +109,6 @@ pub enum SinkError {
     /// The database does not exist.
     #[error("database `{database}` does not exist at {endpoint} (sink.database)")]
     DatabaseNotFound { endpoint: String, database: String },
-    /// The collection is not loaded.
-    #[error(
-        "collection `{collection}` at {endpoint} is not loaded (or still loading); load it, e.g. with pymilvus `Collection(\"{collection}\").load()` or REST v2 `POST /v2/vectordb/collections/load {{\"collectionName\":\"{collection}\"}}`, then start again"
-    )]
-    NotLoaded {
-        endpoint: String,
-        collection: String,
-    },
     /// `write_mode = "upsert"` on an auto-id collection.
     #[error(
         "sink.write_mode = \"upsert\" needs rows that carry the primary key, but collection `{collection}` has auto-id on `{primary}`; use write_mode = \"insert\" or \"auto\""
@@ -160,6 +177,8 @@ pub enum WriteError {
         reason: String,
         /// The wait the server asked for (HTTP `Retry-After`).
         retry_after: Option<Duration>,
+        /// Retried at most [`FEW_ATTEMPTS`] in a row, then this.
+        after_few: Option<AfterFew>,
     },
     /// The batch is invalid (e.g. codes 1804, 1100): sending it again gives
     /// the same answer.
@@ -183,6 +202,14 @@ impl WriteError {
     /// Retryable, rejected or fatal.
     pub fn class(&self) -> FailureClass {
         match self {
+            WriteError::Retryable {
+                after_few: Some(AfterFew::Halve { .. }),
+                ..
+            } => FailureClass::RetryThenHalve,
+            WriteError::Retryable {
+                after_few: Some(AfterFew::Stop),
+                ..
+            } => FailureClass::RetryThenStop,
             WriteError::Retryable { .. } => FailureClass::Retryable,
             WriteError::Rejected { .. } => FailureClass::Rejected,
             WriteError::Fatal { .. } => FailureClass::Fatal,

@@ -20,10 +20,12 @@
 //! - `retry`: which failed writes are worth retrying.
 //! - `write`: rows to batches, retried, rejected batches halved, failed rows reported.
 
+mod answer;
 mod batch;
 mod client;
 mod encode;
 mod error;
+mod refresh;
 mod request_builder;
 mod retry;
 mod schema;
@@ -38,7 +40,8 @@ pub use crate::common::retry::RetryPolicy;
 pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
 pub use client::MilvusSink;
 pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
-pub use error::{FailureClass, SinkError, WriteError, WriteOk};
+pub use error::{AfterFew, FailureClass, SinkError, WriteError, WriteOk};
+pub use refresh::{SchemaChange, SchemaRef};
 pub use retry::classify;
 pub use schema::{CollectionSchema, DataType, ElementType, FieldSchema, SchemaError};
 pub use write::{RowFailure, WriteReport};
@@ -72,7 +75,7 @@ pub struct SinkConfig {
     /// The most rows in one write request.
     #[serde(default = "default_batch_max_rows")]
     pub batch_max_rows: usize,
-    /// The most bytes of JSON in one write request (at most 64 MiB).
+    /// The most bytes of JSON in one write request (at most 64 MB).
     #[serde(default = "default_batch_max_bytes")]
     pub batch_max_bytes: usize,
     /// How long a partly filled batch waits for more rows, in milliseconds.
@@ -185,8 +188,9 @@ pub enum WriteMode {
     Upsert,
 }
 
-/// Zilliz Cloud refuses write requests over 64 MiB.
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Zilliz Cloud documents "Each insert request/response should be no
+/// greater than 64 MB" (docs.zilliz.com/docs/limits): decimal megabytes.
+pub const MAX_REQUEST_BYTES: usize = 64_000_000;
 
 fn default_endpoint() -> String {
     "http://127.0.0.1:19530".into()
@@ -233,7 +237,7 @@ impl SinkConfig {
             return invalid(
                 "batch_max_bytes",
                 format!(
-                    "must be between 1024 and {MAX_REQUEST_BYTES} (64 MiB, Zilliz Cloud's request limit)"
+                    "must be between 1024 and {MAX_REQUEST_BYTES} (64 MB, Zilliz Cloud's request limit)"
                 ),
             );
         }

@@ -6,7 +6,7 @@
 //! (pkg/util/merr/errors.go; the same numbers in 2.3, 2.4 and 2.5), so a
 //! failure is classified from both the HTTP status and the body code.
 
-use super::error::{FailureClass, WriteError};
+use super::error::{AfterFew, FailureClass, WriteError};
 use crate::common::retry::{Retryable, retryable_status};
 use std::time::Duration;
 
@@ -17,9 +17,17 @@ const RETRYABLE_CODES: &[i64] = &[1, 2, 4, 8, 12, 103, 106, 1807, 10001];
 
 /// Body codes that say the batch itself is wrong: 1100 invalid parameter,
 /// 1101 missing parameter, 1102 parameter too large, 1700 field not found,
-/// 1801 not JSON, 1802 missing parameters, 1804 bad insert data, 1806 bad
-/// primary key.
-const REJECTED_CODES: &[i64] = &[1100, 1101, 1102, 1700, 1801, 1802, 1804, 1806];
+/// 1801 not JSON, 1802 missing parameters, 1804 bad insert data. (1806 is
+/// sent on insert/upsert only after the write succeeded, when the id type is
+/// neither int nor string, v2.5.27 H/handler_v2.go:997-1002 and 1071-1076:
+/// re-sending would write twice, so it is fatal.)
+const REJECTED_CODES: &[i64] = &[1100, 1101, 1102, 1700, 1801, 1802, 1804];
+
+/// Body codes worth a few attempts, then fatal: 65535, which merr gives any
+/// error that is not one of its own, e.g. a failed WAL append (v2.5.27
+/// pkg/util/merr/utils.go:37-56, internal/proxy/task_insert.go:289-324), and
+/// 2400, a function failed (v2.6.20 pkg/util/merr/errors.go:297).
+const RETRY_THEN_STOP_CODES: &[i64] = &[65535, 2400];
 
 /// Classifies a failed answer from its HTTP status and body code (`None`
 /// when the body had none).
@@ -29,6 +37,16 @@ const REJECTED_CODES: &[i64] = &[1100, 1101, 1102, 1700, 1801, 1802, 1804, 1806]
 /// fatal: the pipeline stops with nothing committed rather than dropping
 /// data on a code it does not understand.
 pub fn classify(http_status: u16, code: Option<i64>) -> FailureClass {
+    match (http_status, code) {
+        // A handler panic (the `panicChan` branch: v2.4.23
+        // H/timeout_middleware.go:174, v2.5.27 :194, v2.6.20 :280, v3.0.0
+        // :291): the same rows panic again.
+        (500, Some(500)) => return FailureClass::RetryThenHalve,
+        (_, Some(c)) if RETRY_THEN_STOP_CODES.contains(&c) => {
+            return FailureClass::RetryThenStop;
+        }
+        _ => {}
+    }
     match http_status {
         401 | 403 => return FailureClass::Fatal,
         s if retryable_status(s) => return FailureClass::Retryable,
@@ -40,6 +58,24 @@ pub fn classify(http_status: u16, code: Option<i64>) -> FailureClass {
         Some(c) if RETRYABLE_CODES.contains(&c) => FailureClass::Retryable,
         Some(c) if REJECTED_CODES.contains(&c) => FailureClass::Rejected,
         _ => FailureClass::Fatal,
+    }
+}
+
+/// What a retryable answer becomes after a few attempts in a row: a
+/// timeout (HTTP 408 or code 10001; v2.6.20 H/timeout_middleware.go:300-309)
+/// halves a batch of several rows, since a batch may be too slow by nature
+/// (a 2.6 text-embedding function calls its provider inside insert,
+/// internal/proxy/task_upsert.go:1635); see [`classify`] for the rest.
+pub fn after_few(http_status: u16, code: Option<i64>) -> Option<AfterFew> {
+    match classify(http_status, code) {
+        FailureClass::RetryThenHalve => Some(AfterFew::Halve {
+            code: code.unwrap_or(i64::from(http_status)),
+        }),
+        FailureClass::RetryThenStop => Some(AfterFew::Stop),
+        _ if http_status == 408 || code == Some(10001) => Some(AfterFew::HalveTimeout {
+            code: code.unwrap_or(408),
+        }),
+        _ => None,
     }
 }
 
@@ -75,6 +111,7 @@ mod tests {
         WriteError::Retryable {
             reason: "busy".into(),
             retry_after: None,
+            after_few: None,
         }
     }
 
@@ -93,7 +130,12 @@ mod tests {
             (408, Some(10001), Retryable),
             (408, None, Retryable),
             (429, None, Retryable),
-            (500, Some(500), Retryable),
+            (500, None, Retryable),
+            // A handler panic: a few more attempts, then halved.
+            (500, Some(500), RetryThenHalve),
+            // Unclassified internal error, function failed: a few, then stop.
+            (200, Some(65535), RetryThenStop),
+            (200, Some(2400), RetryThenStop),
             (502, None, Retryable),
             (503, None, Retryable),
             // The batch is wrong.
@@ -109,11 +151,34 @@ mod tests {
             (200, Some(100), Fatal),
             (200, Some(800), Fatal),
             (200, Some(9), Fatal),
-            (200, Some(65535), Fatal),
+            (200, Some(1806), Fatal),
+            (200, Some(80001), Fatal),
             (404, None, Fatal),
         ];
         for (status, code, want) in cases {
             assert_eq!(classify(*status, *code), *want, "{status} {code:?}");
+        }
+    }
+
+    #[test]
+    fn what_a_few_failed_attempts_turn_into() {
+        assert_eq!(
+            after_few(500, Some(500)),
+            Some(AfterFew::Halve { code: 500 })
+        );
+        assert_eq!(after_few(200, Some(65535)), Some(AfterFew::Stop));
+        assert_eq!(after_few(200, Some(2400)), Some(AfterFew::Stop));
+        assert_eq!(
+            after_few(408, Some(10001)),
+            Some(AfterFew::HalveTimeout { code: 10001 })
+        );
+        assert_eq!(
+            after_few(408, None),
+            Some(AfterFew::HalveTimeout { code: 408 })
+        );
+        // Busy, unavailable, rate-limited: as the policy says (forever by default).
+        for (status, code) in [(200, Some(2)), (200, Some(1807)), (503, None), (500, None)] {
+            assert_eq!(after_few(status, code), None, "{status} {code:?}");
         }
     }
 
@@ -170,11 +235,13 @@ mod tests {
         let err = WriteError::Retryable {
             reason: "429".into(),
             retry_after: Some(Duration::from_millis(700)),
+            after_few: None,
         };
         assert_eq!(p.next_delay(1, &err), Some(Duration::from_millis(700)));
         let err = WriteError::Retryable {
             reason: "429".into(),
             retry_after: Some(Duration::from_secs(60)),
+            after_few: None,
         };
         assert_eq!(p.next_delay(1, &err), Some(Duration::from_millis(1000)));
     }

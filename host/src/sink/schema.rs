@@ -6,8 +6,12 @@
 //! Zilliz Cloud, `POST /v2/vectordb/collections/describe`) gives the plain
 //! type name and a `params` list of `{key, value}` pairs with string values.
 
+mod unwritable;
+
 use serde::Deserialize;
 use std::fmt;
+pub use unwritable::Unwritable;
+use unwritable::{all_or_every_unwritable, unwritable, unwritable_list};
 
 /// The schema of the collection rows are written to.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +27,10 @@ pub struct CollectionSchema {
     pub auto_id: bool,
     /// Keys that are not fields go into the dynamic field.
     pub dynamic: bool,
+    /// Milvus 2.6+ collection property `allow_insert_auto_id`: rows of an
+    /// auto-id collection may carry their own primary key
+    /// (v2.6.20 H/utils.go:941-945, pkg/common/common.go:299).
+    pub allow_insert_auto_id: bool,
     /// `Some(true)` when loaded, `Some(false)` when not (or still loading),
     /// `None` when Milvus could not say.
     pub loaded: Option<bool>,
@@ -101,6 +109,18 @@ pub enum DataType {
     },
     /// `SparseFloatVector`.
     SparseFloatVector,
+    /// `Int8Vector` (Milvus 2.6+): `dim` values from -128 to 127.
+    Int8Vector {
+        /// Values per vector.
+        dim: u32,
+    },
+    /// `Timestamptz` (Milvus 2.6+): written as an RFC 3339 string with an offset.
+    Timestamptz,
+    /// `Geometry` (Milvus 2.6+): written as WKT text.
+    Geometry,
+    /// A struct-array field (Milvus 3.0 `structFields`), which kmv-host does
+    /// not write: only a nullable one is accepted, and rows leave it out.
+    StructArray,
 }
 
 /// The element type of an Array field.
@@ -130,16 +150,9 @@ pub enum ElementType {
 /// A describe answer that kmv-host cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SchemaError {
-    /// A field has a type kmv-host does not write.
-    #[error(
-        "field `{field}` has type `{type_name}`, which kmv-host cannot write (it writes Bool, Int8, Int16, Int32, Int64, Float, Double, VarChar, JSON, Array, FloatVector, BinaryVector, Float16Vector, BFloat16Vector and SparseFloatVector)"
-    )]
-    UnknownType {
-        /// The field.
-        field: String,
-        /// The type Milvus named.
-        type_name: String,
-    },
+    /// Fields kmv-host cannot write, each with why.
+    #[error("{}", unwritable_list(.0))]
+    Unwritable(Vec<Unwritable>),
     /// A type parameter is missing or not a number.
     #[error("field `{field}` ({type_name}): {problem}")]
     BadParam {
@@ -168,6 +181,7 @@ impl DataType {
                 | DataType::Float16Vector { .. }
                 | DataType::BFloat16Vector { .. }
                 | DataType::SparseFloatVector
+                | DataType::Int8Vector { .. }
         )
     }
 }
@@ -193,6 +207,10 @@ impl fmt::Display for DataType {
             DataType::Float16Vector { dim } => write!(f, "Float16Vector dim {dim}"),
             DataType::BFloat16Vector { dim } => write!(f, "BFloat16Vector dim {dim}"),
             DataType::SparseFloatVector => f.write_str("SparseFloatVector"),
+            DataType::Int8Vector { dim } => write!(f, "Int8Vector dim {dim}"),
+            DataType::Timestamptz => f.write_str("Timestamptz"),
+            DataType::Geometry => f.write_str("Geometry"),
+            DataType::StructArray => f.write_str("ArrayOfStruct"),
         }
     }
 }
@@ -237,7 +255,8 @@ impl CollectionSchema {
                     function_output: false,
                 })
             })
-            .collect::<Result<Vec<_>, SchemaError>>()?;
+            .collect::<Vec<_>>();
+        let fields = all_or_every_unwritable(fields)?;
         Self::assemble(
             d.collection_name,
             fields,
@@ -266,14 +285,23 @@ impl CollectionSchema {
                     name: f.name,
                 })
             })
-            .collect::<Result<Vec<_>, SchemaError>>()?;
-        Self::assemble(
+            .chain(d.struct_fields.into_iter().map(struct_field))
+            .collect::<Vec<_>>();
+        let fields = all_or_every_unwritable(fields)?;
+        let mut schema = Self::assemble(
             d.collection_name,
             fields,
             d.auto_id,
             d.enable_dynamic_field,
             &d.load,
-        )
+        )?;
+        schema.allow_insert_auto_id = d.properties.iter().any(|p| {
+            p.key == "allow_insert_auto_id"
+                && p.value
+                    .as_str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        });
+        Ok(schema)
     }
 
     fn assemble(
@@ -301,9 +329,29 @@ impl CollectionSchema {
             primary,
             auto_id,
             dynamic,
+            allow_insert_auto_id: false,
             loaded,
         })
     }
+}
+
+/// A Milvus 3.0 struct-array field (describe's `structFields`, 3.0.0
+/// H/handler_v2.go:753): rows cannot set it, so only a nullable one is
+/// accepted; a required one would fail every row with 1804 ("missing struct
+/// array field", 3.0.0 H/utils.go:863-865).
+fn struct_field(f: V2StructField) -> Result<FieldSchema, SchemaError> {
+    if !f.nullable {
+        return Err(unwritable(&f.name, "ArrayOfStruct", "ArrayOfStruct"));
+    }
+    Ok(FieldSchema {
+        name: f.name,
+        data_type: DataType::StructArray,
+        primary: false,
+        auto_id: false,
+        nullable: true,
+        has_default: false,
+        function_output: false,
+    })
 }
 
 #[derive(Deserialize)]
@@ -338,8 +386,20 @@ struct V2Describe {
     #[serde(default)]
     enable_dynamic_field: bool,
     fields: Vec<V2Field>,
+    /// Milvus 3.0: struct-array fields, listed apart from `fields`.
+    #[serde(default)]
+    struct_fields: Vec<V2StructField>,
+    #[serde(default)]
+    properties: Vec<V2Param>,
     #[serde(default)]
     load: String,
+}
+
+#[derive(Deserialize)]
+struct V2StructField {
+    name: String,
+    #[serde(default)]
+    nullable: bool,
 }
 
 #[derive(Deserialize)]
@@ -367,7 +427,10 @@ struct V2Field {
 #[derive(Deserialize)]
 struct V2Param {
     key: String,
-    /// A string in Milvus' answers; numbers are accepted too.
+    /// A string in Milvus' answers; numbers are accepted too. Go's
+    /// `omitempty` leaves out an empty string (milvus-proto
+    /// `commonpb.KeyValuePair`, `json:"value,omitempty"`).
+    #[serde(default)]
     value: serde_json::Value,
 }
 
@@ -401,10 +464,7 @@ fn parse_v1_type(field: &str, type_name: &str) -> Result<DataType, SchemaError> 
             element: None,
             max_capacity: None,
         },
-        other => scalar_type(other).ok_or_else(|| SchemaError::UnknownType {
-            field: field.into(),
-            type_name: type_name.into(),
-        })?,
+        other => scalar_type(other).ok_or_else(|| unwritable(field, type_name, other))?,
     })
 }
 
@@ -419,6 +479,8 @@ fn scalar_type(name: &str) -> Option<DataType> {
         "Double" => DataType::Double,
         "JSON" => DataType::Json,
         "SparseFloatVector" => DataType::SparseFloatVector,
+        "Timestamptz" => DataType::Timestamptz,
+        "Geometry" => DataType::Geometry,
         _ => return None,
     })
 }
@@ -465,22 +527,20 @@ fn parse_v2_type(f: &V2Field) -> Result<DataType, SchemaError> {
         "Array" => {
             let element = match f.element_type.as_deref() {
                 None => None,
-                Some(name) => Some(element_type(name, param("max_length")?).ok_or_else(|| {
-                    SchemaError::UnknownType {
-                        field: f.name.clone(),
-                        type_name: format!("Array of {name}"),
-                    }
-                })?),
+                Some(name) => Some(
+                    element_type(name, param("max_length")?)
+                        .ok_or_else(|| unwritable(&f.name, &format!("Array of {name}"), name))?,
+                ),
             };
             DataType::Array {
                 element,
                 max_capacity: param("max_capacity")?,
             }
         }
-        other => scalar_type(other).ok_or_else(|| SchemaError::UnknownType {
-            field: f.name.clone(),
-            type_name: other.into(),
-        })?,
+        "Int8Vector" => DataType::Int8Vector {
+            dim: required("dim")?,
+        },
+        other => scalar_type(other).ok_or_else(|| unwritable(&f.name, other, other))?,
     })
 }
 
@@ -562,18 +622,20 @@ mod tests {
     #[test]
     fn v1_unknown_and_bad_types() {
         let mut d = data(V1_BOOK);
-        d["fields"][1]["type"] = json!("Geometry");
+        d["fields"][1]["type"] = json!("Mol");
         let err = CollectionSchema::from_v1_describe(&d).unwrap_err();
+        let SchemaError::Unwritable(fields) = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(fields.len(), 1);
         assert_eq!(
-            err,
-            SchemaError::UnknownType {
-                field: "word_count".into(),
-                type_name: "Geometry".into()
-            }
+            (fields[0].field.as_str(), fields[0].type_name.as_str()),
+            ("word_count", "Mol")
         );
         assert!(
             err.to_string()
-                .starts_with("field `word_count` has type `Geometry`, which kmv-host cannot write")
+                .starts_with("kmv-host cannot write field `word_count` (Mol): Milvus' REST insert has no case for this type"),
+            "{err}"
         );
         d["fields"][1]["type"] = json!("FloatVector");
         let err = CollectionSchema::from_v1_describe(&d).unwrap_err();
@@ -641,6 +703,65 @@ mod tests {
         assert_eq!(s.field("meta").unwrap().data_type, DataType::Json);
     }
 
+    /// The 2.6 and 3.0 types, as 2.6.20 / 3.0.0 print them
+    /// (`printFieldDetail`: the enum name, `params` as `{key,value}`;
+    /// 2.6.20 H/utils.go:277-316, 3.0.0 :352-395), and 3.0's `structFields`
+    /// (3.0.0 H/handler_v2.go:753).
+    #[test]
+    fn v2_types_of_milvus_2_6_and_3_0() {
+        let d = json!({"collectionName":"c","autoId":false,"enableDynamicField":true,
+            "fields":[{"name":"pk","type":"Int64","primaryKey":true,"id":100},
+                      {"name":"i8v","type":"Int8Vector","id":101,"params":[{"key":"dim","value":"4"}]},
+                      {"name":"at","type":"Timestamptz","id":102,"nullable":true},
+                      {"name":"shape","type":"Geometry","id":103},
+                      {"name":"note","type":"VarChar","id":104,
+                       "params":[{"key":"max_length","value":"64"},{"key":"enable_analyzer"}]}],
+            "structFields":[{"name":"chunks","id":105,"description":"","nullable":true,
+                             "type":"ArrayOfStruct","fields":[]}],
+            "load":"LoadStateNotLoad"});
+        let s = CollectionSchema::from_v2_describe(&d).unwrap();
+        assert!(!s.allow_insert_auto_id);
+        let types: Vec<_> = s.fields.iter().map(|f| f.data_type.clone()).collect();
+        assert_eq!(
+            types,
+            vec![
+                DataType::Int64,
+                DataType::Int8Vector { dim: 4 },
+                DataType::Timestamptz,
+                DataType::Geometry,
+                DataType::VarChar { max_length: 64 },
+                DataType::StructArray,
+            ]
+        );
+        assert!(s.field("chunks").unwrap().nullable);
+        let mut allowed = d.clone();
+        allowed["properties"] = json!([{"key":"allow_insert_auto_id","value":"true"}]);
+        assert!(
+            CollectionSchema::from_v2_describe(&allowed)
+                .unwrap()
+                .allow_insert_auto_id
+        );
+    }
+
+    /// Every field that cannot be written is named, with why, at once.
+    #[test]
+    fn v2_unwritable_fields_are_all_named() {
+        let d = json!({"collectionName":"c","autoId":false,"enableDynamicField":true,
+            "fields":[{"name":"pk","type":"Int64","primaryKey":true,"id":100},
+                      {"name":"body","type":"Text","id":103}],
+            "structFields":[{"name":"chunks","id":105,"description":"","nullable":false,
+                             "type":"ArrayOfStruct","fields":[]}],
+            "load":"LoadStateLoaded"});
+        let err = CollectionSchema::from_v2_describe(&d).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "kmv-host cannot write field `body` (Text): Milvus' REST insert has no case for this \
+             type (handler utils.go checkAndSetData); write it over gRPC; field `chunks` \
+             (ArrayOfStruct): struct-array fields are not written by kmv-host; make the field \
+             nullable to stream the other fields"
+        );
+    }
+
     #[test]
     fn v2_auto_id_loading_and_errors() {
         let d = json!({"collectionName":"c","autoId":true,"enableDynamicField":false,
@@ -666,17 +787,17 @@ mod tests {
                 .to_string(),
             "field `v` (FloatVector): param `dim` is \"eight\", not a whole number"
         );
-        bad["fields"][1] = json!({"name":"g","type":"Geometry"});
+        bad["fields"][1] = json!({"name":"t","type":"Text"});
         assert!(matches!(
             CollectionSchema::from_v2_describe(&bad).unwrap_err(),
-            SchemaError::UnknownType { field, type_name } if field == "g" && type_name == "Geometry"
+            SchemaError::Unwritable(u) if u[0].field == "t" && u[0].type_name == "Text"
         ));
         bad["fields"][1] = json!({"name":"a","type":"Array","elementType":"Geometry"});
         assert!(
             CollectionSchema::from_v2_describe(&bad)
                 .unwrap_err()
                 .to_string()
-                .contains("has type `Array of Geometry`")
+                .contains("field `a` (Array of Geometry): kmv-host does not know this type")
         );
         let mut empty_load = d;
         empty_load["load"] = json!("");

@@ -10,7 +10,7 @@ use super::WriteOp;
 use super::batch::{Batch, BatchBody, PushRefusal};
 use super::client::MilvusSink;
 use super::encode::EncodedRow;
-use super::error::{WriteError, WriteOk};
+use super::error::{AfterFew, FEW_ATTEMPTS, WriteError, WriteOk};
 use crate::common::retry::{Retry, retry};
 use crate::observability::{self as observe, Counters, names};
 use std::collections::VecDeque;
@@ -139,8 +139,9 @@ impl<T: Sync> Writing<'_, T> {
     }
 
     /// Writes `batch` (whose tags index `rows`); when Milvus rejects it as
-    /// invalid, halves it until the rejected rows stand alone and hands only
-    /// those to `on_failed_row`. The halves are written depth first, left
+    /// invalid, describes the collection again (fatal when it changed in a
+    /// way rows may not fit), then halves it until the rejected rows stand
+    /// alone and hands only those to `on_failed_row`. The halves are written depth first, left
     /// before right, as a recursion would.
     async fn write_isolating(
         &mut self,
@@ -151,6 +152,7 @@ impl<T: Sync> Writing<'_, T> {
         let mut body = Some(batch.body);
         let mut pending: VecDeque<Range<usize>> = VecDeque::new();
         pending.push_back(0..idx.len());
+        let mut described = false;
         while let Some(range) = pending.pop_front() {
             let body = match body.take() {
                 Some(first) => first,
@@ -158,16 +160,22 @@ impl<T: Sync> Writing<'_, T> {
             };
             match self.write_with_retry(&body).await {
                 Ok(ok) => self.wrote(&ok),
-                Err(WriteError::Rejected { code, message }) if range.len() == 1 => {
-                    let tag = &self.rows[idx[range.start]].1;
-                    if on_failed_row(tag, RowFailure::Rejected { code, message }).is_break() {
-                        return Ok(ControlFlow::Break(()));
+                Err(WriteError::Rejected { code, message }) => {
+                    // Before failing any row: is it the collection that changed?
+                    if !described {
+                        described = true;
+                        self.sink.refresh_schema().await?;
                     }
-                }
-                Err(WriteError::Rejected { .. }) => {
-                    let mid = range.start + range.len() / 2;
-                    pending.push_front(mid..range.end);
-                    pending.push_front(range.start..mid);
+                    if range.len() == 1 {
+                        let tag = &self.rows[idx[range.start]].1;
+                        if on_failed_row(tag, RowFailure::Rejected { code, message }).is_break() {
+                            return Ok(ControlFlow::Break(()));
+                        }
+                    } else {
+                        let mid = range.start + range.len() / 2;
+                        pending.push_front(mid..range.end);
+                        pending.push_front(range.start..mid);
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -212,9 +220,13 @@ impl<T: Sync> Writing<'_, T> {
         let (stop, counters) = (self.stop, self.counters);
         let retries = &mut self.report.retries;
         let mut next_report = UNREACHABLE_LOG_INTERVAL;
+        let mut in_a_row = FewInARow::default();
         let before_retry = |r: &Retry<'_, WriteError>| {
             if stop.load(Ordering::SeqCst) {
                 warn!(attempt = r.attempt, error = %r.error, "Stopping while a write keeps failing; its offsets are not committed.");
+                return ControlFlow::Break(());
+            }
+            if in_a_row.gives_up(r.error, body.rows()) {
                 return ControlFlow::Break(());
             }
             warn!(attempt = r.attempt, delay_ms = r.delay.as_millis() as u64, rows = body.rows(), error = %r.error, "Write failed; retrying.");
@@ -251,8 +263,70 @@ impl<T: Sync> Writing<'_, T> {
                 }
                 Ok(done.value)
             }
-            Err(gave_up) => Err(gave_up.error),
+            Err(gave_up) if self.stop.load(Ordering::SeqCst) => Err(gave_up.error),
+            Err(gave_up) => Err(after_few(gave_up.error, body.rows())),
         }
+    }
+}
+
+/// Counts failed attempts in a row of one [`AfterFew`] kind.
+#[derive(Default)]
+struct FewInARow {
+    kind: Option<AfterFew>,
+    count: u32,
+}
+
+impl FewInARow {
+    /// After a failed attempt: whether to stop retrying `error` (a batch of
+    /// `rows` rows) because its kind failed [`FEW_ATTEMPTS`] times in a row.
+    fn gives_up(&mut self, error: &WriteError, rows: usize) -> bool {
+        let kind = match error {
+            WriteError::Retryable { after_few, .. } => *after_few,
+            _ => None,
+        };
+        if kind.is_none() || kind != self.kind {
+            self.count = 0;
+        }
+        self.kind = kind;
+        self.count += 1;
+        match kind {
+            // One row alone that times out: Milvus is slow; go on as the policy says.
+            Some(AfterFew::HalveTimeout { .. }) if rows <= 1 => false,
+            Some(_) => self.count >= FEW_ATTEMPTS,
+            None => false,
+        }
+    }
+}
+
+/// What a retryable error given up on after a few attempts becomes: a
+/// rejection (halved by `write_isolating`) or a fatal error.
+fn after_few(error: WriteError, rows: usize) -> WriteError {
+    let WriteError::Retryable {
+        reason,
+        after_few: Some(kind),
+        ..
+    } = error
+    else {
+        return error;
+    };
+    let tried = format!("{reason} ({FEW_ATTEMPTS} attempts in a row)");
+    match kind {
+        AfterFew::Halve { code } => WriteError::Rejected {
+            code,
+            message: tried,
+        },
+        AfterFew::HalveTimeout { code } if rows > 1 => WriteError::Rejected {
+            code,
+            message: tried,
+        },
+        AfterFew::HalveTimeout { .. } => WriteError::Retryable {
+            reason,
+            retry_after: None,
+            after_few: Some(kind),
+        },
+        AfterFew::Stop => WriteError::Fatal {
+            reason: format!("{tried}; stopping with nothing unwritten committed"),
+        },
     }
 }
 

@@ -50,7 +50,11 @@ impl OwnMilvus {
     pub fn stop_once_writing(&self, collection: &str, host: &super::Host) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.count(collection) == 0 {
-            assert!(Instant::now() < deadline, "host wrote nothing:\n{}", host.log());
+            assert!(
+                Instant::now() < deadline,
+                "host wrote nothing:\n{}",
+                host.log()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
         let baseline = rss_kib(host.pid());

@@ -10,6 +10,8 @@
 //! run by tests/services.
 
 use super::*;
+use crate::sink::encode::PrimaryKey;
+use crate::sink::error::AfterFew;
 use crate::sink::mock::{MockServer, Recorded};
 use crate::sink::schema::FieldSchema;
 use crate::transform::{Field, Value};
@@ -146,6 +148,7 @@ fn pk_schema(auto_id: bool) -> CollectionSchema {
         primary: "id".into(),
         auto_id,
         dynamic: false,
+        allow_insert_auto_id: false,
         loaded: Some(true),
     }
 }
@@ -172,17 +175,13 @@ fn write_mode_follows_auto_id() {
 }
 
 #[test]
-fn not_loaded_and_v1_limits_stop_at_connect() {
+fn not_loaded_connects_and_v1_limits_stop_at_connect() {
     let c = config("");
     let mut s = pk_schema(false);
     s.loaded = Some(false);
     let e = Endpoint::new(&c, None).unwrap();
-    let err = MilvusSink::from_parts(&c, e, RestApi::V2, s).unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with("collection `c` at http://127.0.0.1:9 is not loaded (or still loading); load it, e.g. with pymilvus `Collection(\"c\").load()`"),
-        "{err}"
-    );
+    let sink = MilvusSink::from_parts(&c, e, RestApi::V2, s).unwrap();
+    assert_eq!(sink.schema().loaded, Some(false));
 
     let mut s = pk_schema(false);
     s.fields.push(FieldSchema {
@@ -343,11 +342,6 @@ fn write_failures_are_classified() {
         class(408, r#"{"code":10001,"message":"request timeout"}"#).class(),
         FailureClass::Retryable
     );
-    // A handler panic: HTTP 500 {"code":500}.
-    assert_eq!(
-        class(500, r#"{"code":500}"#).class(),
-        FailureClass::Retryable
-    );
     assert_eq!(class(429, "").class(), FailureClass::Retryable);
     // Auth and a vanished collection stop the pipeline.
     let e = class(
@@ -366,13 +360,31 @@ fn write_failures_are_classified() {
         e.to_string()
             .starts_with("collection `c` no longer exists at http://127.0.0.1:9")
     );
+    // 65535: a few attempts, then fatal (tested in sink::write::tests).
     assert_eq!(
         class(200, r#"{"code":65535,"message":"unexpected"}"#).class(),
-        FailureClass::Fatal
+        FailureClass::RetryThenStop
     );
     assert_eq!(
         class(404, "404 page not found").class(),
         FailureClass::Fatal
+    );
+}
+
+/// Answers retried a few times before they become a rejection or a stop.
+#[test]
+fn answers_retried_only_a_few_times() {
+    let s = sink(RestApi::V2, "upsert", false).unwrap();
+    let class = |status, body: &str| answer(&s, status, body, 1).unwrap_err();
+    // A handler panic: HTTP 500 {"code":500} (v2.5.27 H/timeout_middleware.go:194).
+    assert_eq!(
+        class(500, r#"{"code":500}"#).class(),
+        FailureClass::RetryThenHalve
+    );
+    // Any non-merr error (v2.5.27 pkg/util/merr/utils.go:37-56).
+    assert_eq!(
+        class(200, r#"{"code":65535,"message":"append to wal failed"}"#).class(),
+        FailureClass::RetryThenStop
     );
 }
 
@@ -387,6 +399,7 @@ fn retry_after_is_passed_on() {
         WriteError::Retryable {
             reason: "Milvus is busy or unavailable: HTTP 429, code -: (no message)".into(),
             retry_after: Some(Duration::from_secs(2)),
+            after_few: None,
         }
     );
 }
@@ -757,6 +770,16 @@ async fn write_outcomes_over_http() {
     let timeout = sink.write(&rows(&sink, &[4])).await.unwrap_err();
     assert_eq!(timeout.class(), FailureClass::Retryable);
     assert!(
+        matches!(
+            timeout,
+            WriteError::Retryable {
+                after_few: Some(AfterFew::HalveTimeout { code: 408 }),
+                ..
+            }
+        ),
+        "{timeout:?}"
+    );
+    assert!(
         timeout
             .to_string()
             .contains("timed out (sink.request_timeout_ms)"),
@@ -768,7 +791,8 @@ async fn write_outcomes_over_http() {
     );
     assert!(sink.retry_policy().should_retry(&WriteError::Retryable {
         reason: String::new(),
-        retry_after: None
+        retry_after: None,
+        after_few: None,
     }));
 }
 

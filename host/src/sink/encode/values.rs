@@ -6,12 +6,12 @@ use super::{PrimaryKey, RowError};
 use crate::sink::schema::{DataType, ElementType, FieldSchema};
 use crate::transform::{ArrayValue, Value};
 use serde_json::value::RawValue;
-use std::io::Write as _;
 
 pub(super) fn err(field: &str, reason: String) -> RowError {
     RowError {
         field: Some(field.to_string()),
         reason,
+        unknown_field: false,
     }
 }
 
@@ -199,108 +199,6 @@ pub(super) fn write_json_field(name: &str, text: &str, out: &mut Vec<u8>) -> Res
     Ok(())
 }
 
-pub(super) fn is_float_list(v: &Value) -> bool {
-    matches!(
-        v,
-        Value::FloatVector(_) | Value::Array(ArrayValue::Floats(_) | ArrayValue::Ints(_))
-    )
-}
-
-pub(super) fn write_float_vector(
-    fs: &FieldSchema,
-    dim: u32,
-    v: &Value,
-    out: &mut Vec<u8>,
-) -> Result<(), RowError> {
-    let name = fs.name.as_str();
-    let len = match v {
-        Value::FloatVector(x) => x.len(),
-        Value::Array(ArrayValue::Floats(x)) => x.len(),
-        Value::Array(ArrayValue::Ints(x)) => x.len(),
-        _ => unreachable!("is_float_list checked the kind"),
-    };
-    if len != dim as usize {
-        let t = match fs.data_type {
-            DataType::Float16Vector { .. } => "Float16Vector",
-            DataType::BFloat16Vector { .. } => "BFloat16Vector",
-            _ => "FloatVector",
-        };
-        return Err(err(
-            name,
-            format!("field `{name}`: expected {dim} values ({t} dim {dim}), got {len}"),
-        ));
-    }
-    // Float16 overflows to infinity past 65504; bfloat16 has f32's range.
-    let max = if matches!(fs.data_type, DataType::Float16Vector { .. }) {
-        65504.0
-    } else {
-        f64::from(f32::MAX)
-    };
-    let check = |i: usize, x: f64| -> Result<f32, RowError> {
-        if !x.is_finite() || x.abs() > max {
-            return Err(err(
-                name,
-                format!(
-                    "field `{name}`: value {i} of the vector is {x}, not a number {} can hold",
-                    fs.data_type
-                ),
-            ));
-        }
-        Ok(x as f32)
-    };
-    out.push(b'[');
-    for i in 0..len {
-        let x = match v {
-            Value::FloatVector(x) => f64::from(x[i]),
-            Value::Array(ArrayValue::Floats(x)) => x[i],
-            Value::Array(ArrayValue::Ints(x)) => x[i] as f64,
-            _ => unreachable!("is_float_list checked the kind"),
-        };
-        if i > 0 {
-            out.push(b',');
-        }
-        write_num(out, check(i, x)?);
-    }
-    out.push(b']');
-    Ok(())
-}
-
-pub(super) fn write_sparse(
-    name: &str,
-    pairs: &[(u32, f32)],
-    out: &mut Vec<u8>,
-) -> Result<(), RowError> {
-    let mut indices: Vec<u32> = pairs.iter().map(|(i, _)| *i).collect();
-    indices.sort_unstable();
-    if let Some(w) = indices.windows(2).find(|w| w[0] == w[1]) {
-        return Err(err(
-            name,
-            format!(
-                "field `{name}`: index {} appears twice in the sparse vector",
-                w[0]
-            ),
-        ));
-    }
-    out.push(b'{');
-    for (n, (index, value)) in pairs.iter().enumerate() {
-        if !value.is_finite() {
-            return Err(err(
-                name,
-                format!(
-                    "field `{name}`: the value at index {index} is {value}, not a number Milvus can store"
-                ),
-            ));
-        }
-        if n > 0 {
-            out.push(b',');
-        }
-        write!(out, "\"{index}\":").expect("writing to a Vec cannot fail");
-        write_num(out, *value);
-    }
-    out.push(b'}');
-    Ok(())
-}
-
 /// An Array field's value (or an array in the dynamic field when `element`
 /// is `None`): capacity, element type and each element checked.
 pub(super) fn write_array(
@@ -334,7 +232,13 @@ pub(super) fn write_array(
             check_int_elements(name, element, x)?;
             write_seq(out, x.iter().copied())
         }
-        (Some(ElementType::Float | ElementType::Double), ArrayValue::Ints(x)) => {
+        (Some(e @ (ElementType::Float | ElementType::Double)), ArrayValue::Ints(x)) => {
+            for (i, v) in x.iter().enumerate() {
+                exact_float(name, *v, e == ElementType::Float).map_err(|e| RowError {
+                    reason: format!("{} (element {i})", e.reason),
+                    ..e
+                })?;
+            }
             write_seq(out, x.iter().copied())
         }
         (None | Some(ElementType::Float | ElementType::Double), ArrayValue::Floats(x)) => {
@@ -427,7 +331,7 @@ pub(super) fn write_dynamic(name: &str, v: &Value, out: &mut Vec<u8>) -> Result<
         Value::Null => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(bool_text(*b)),
         Value::Int64(i) => write_num(out, *i),
-        Value::Double(d) => write_num(out, finite(name, *d)?),
+        Value::Double(d) => write_double(out, finite(name, *d)?),
         Value::Varchar(s) => write_str(out, s),
         Value::Json(text) => {
             let raw: &RawValue = serde_json::from_str(text)
@@ -448,27 +352,89 @@ pub(super) fn write_dynamic(name: &str, v: &Value, out: &mut Vec<u8>) -> Result<
     Ok(())
 }
 
-/// Standard base64 with padding, as Go's encoding/json reads a []byte.
-pub(super) fn base64_into(bytes: &[u8], out: &mut Vec<u8>) {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(A[(n >> 18) as usize & 63]);
-        out.push(A[(n >> 12) as usize & 63]);
-        out.push(if chunk.len() > 1 {
-            A[(n >> 6) as usize & 63]
-        } else {
-            b'='
-        });
-        out.push(if chunk.len() > 2 {
-            A[n as usize & 63]
-        } else {
-            b'='
-        });
+/// A double as JSON with a `.` in its mantissa (`1.0e-6`, not `1e-6`).
+/// Milvus types a dynamic-field number by whether its text holds a `.`; one
+/// without goes through `cast.ToInt64` and is stored as an integer, or as 0
+/// for `1e-6` and `2e+20`, with a success answer (`strings.Contains(mapValue.Raw,
+/// ".")` in H/utils.go: v2.4.23 :501, v2.5.27 :586, v2.6.20 :677, v3.0.0 :802).
+pub(super) fn write_double(out: &mut Vec<u8>, d: f64) {
+    let start = out.len();
+    write_num(out, d);
+    if !out[start..].contains(&b'.') {
+        let at = out[start..]
+            .iter()
+            .position(|&b| b == b'e' || b == b'E')
+            .map_or(out.len(), |p| start + p);
+        out.splice(at..at, *b".0");
     }
+}
+
+/// `i` as a Float (`float32`) or Double when it converts exactly; Milvus
+/// would narrow it silently (`cast.ToFloat32E`, v2.5.27 H/utils.go:550-555).
+pub(super) fn exact_float(name: &str, i: i64, float32: bool) -> Result<f64, RowError> {
+    let (back, what, limit) = if float32 {
+        (i128::from(i) == (i as f32) as i128, "Float", "2^24")
+    } else {
+        (i128::from(i) == (i as f64) as i128, "Double", "2^53")
+    };
+    if back {
+        Ok(i as f64)
+    } else {
+        Err(err(
+            name,
+            format!(
+                "field `{name}`: the integer {i} has no exact {what} value (integers past {limit} lose digits); send it as a double or store it in an Int64 field"
+            ),
+        ))
+    }
+}
+
+/// A Timestamptz value (Milvus 2.6+): an RFC 3339 time with its offset,
+/// written as a string (v2.6.20 H/utils.go:651). One without an offset
+/// would be read in the collection's time zone, which the row cannot see.
+pub(super) fn write_timestamptz(name: &str, s: &str, out: &mut Vec<u8>) -> Result<(), RowError> {
+    if let Err(e) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Err(err(
+            name,
+            format!(
+                "field `{name}`: {s:?} is not an RFC 3339 time with an offset ({e}); e.g. 2026-12-04T10:00:00Z or 2026-12-04T11:00:00+01:00"
+            ),
+        ));
+    }
+    write_str(out, s);
+    Ok(())
+}
+
+/// The WKT keywords of the geometries Milvus stores (OGC simple features).
+const WKT_TYPES: [&str; 7] = [
+    "POINT",
+    "LINESTRING",
+    "POLYGON",
+    "MULTIPOINT",
+    "MULTILINESTRING",
+    "MULTIPOLYGON",
+    "GEOMETRYCOLLECTION",
+];
+
+/// A Geometry value (Milvus 2.6+): WKT text, written as a string
+/// (v2.6.20 H/utils.go:637). Only its keyword is checked here; Milvus
+/// parses the rest and refuses bad text (the row is then isolated).
+pub(super) fn write_geometry(name: &str, s: &str, out: &mut Vec<u8>) -> Result<(), RowError> {
+    let word: String = s
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if !WKT_TYPES.contains(&word.as_str()) {
+        return Err(err(
+            name,
+            format!(
+                "field `{name}`: not WKT text (it must start with one of {}), e.g. POINT (1 2)",
+                WKT_TYPES.join(", ")
+            ),
+        ));
+    }
+    write_str(out, s);
+    Ok(())
 }

@@ -29,24 +29,35 @@ fn ids_of(r: &Recorded) -> Vec<i64> {
 
 /// A server that rejects every batch holding one of `bad`.
 fn server(bad: BTreeSet<i64>, seen: Arc<Mutex<Seen>>) -> MockServer {
+    server_with(seen, move |ids| {
+        ids.iter().any(|id| bad.contains(id)).then(|| {
+            (
+                200,
+                r#"{"code":1804,"message":"fail to deal the insert data"}"#.into(),
+            )
+        })
+    })
+}
+
+/// A server that answers `refuse(ids)` to a batch when it is `Some`, and
+/// takes the batch otherwise.
+fn server_with(
+    seen: Arc<Mutex<Seen>>,
+    refuse: impl Fn(&[i64]) -> Option<(u16, String)> + Send + Sync + 'static,
+) -> MockServer {
     MockServer::start(move |r: &Recorded| match r.target.as_str() {
         "/v2/vectordb/collections/describe" => (200, DESCRIBE.into()),
         path if path.starts_with("/v2/vectordb/entities/") => {
             let ids = ids_of(r);
-            let mut seen = seen.lock().unwrap();
-            if ids.iter().any(|id| bad.contains(id)) {
-                seen.rejected_sizes.push(ids.len());
-                (
-                    200,
-                    r#"{"code":1804,"message":"fail to deal the insert data"}"#.into(),
-                )
-            } else {
-                let op = path.rsplit('/').next().unwrap_or("upsert");
-                let body = serde_json::json!({"code": 0, "cost": 0,
-                    "data": {format!("{op}Count"): ids.len(), format!("{op}Ids"): ids}});
-                seen.accepted.push(ids);
-                (200, body.to_string())
+            if let Some(answer) = refuse(&ids) {
+                seen.lock().unwrap().rejected_sizes.push(ids.len());
+                return answer;
             }
+            let op = path.rsplit('/').next().unwrap_or("upsert");
+            let body = serde_json::json!({"code": 0, "cost": 0,
+                "data": {format!("{op}Count"): ids.len(), format!("{op}Ids"): ids}});
+            seen.lock().unwrap().accepted.push(ids);
+            (200, body.to_string())
         }
         _ => (404, "not found".into()),
     })
@@ -211,4 +222,161 @@ async fn duplicate_keys_close_the_batch_under_upsert_and_fail_under_insert() {
         )]
     );
     assert_eq!((report.rows, report.batches), (3, 1));
+}
+
+/// Writes ids `0..n` through `sink` (retry_forever as configured); the ids
+/// handed to `on_failed_row`, and the outcome.
+async fn write_all(sink: &MilvusSink, n: i64) -> (Vec<i64>, Result<WriteReport, WriteError>) {
+    let rows = rows(sink, 0..n);
+    let mut failed = vec![];
+    let result = sink
+        .write_rows(
+            &rows,
+            &AtomicBool::new(false),
+            &Counters::default(),
+            &mut |id: &i64, _: RowFailure| {
+                failed.push(*id);
+                ControlFlow::Continue(())
+            },
+        )
+        .await;
+    (failed, result)
+}
+
+/// HTTP 500 `{"code":500}` is a handler panic (v2.5.27
+/// H/timeout_middleware.go:194, the `panicChan` branch), the same for the
+/// same rows: retried a few times, even under retry_forever, then halved,
+/// and only the rows that make it panic fail.
+#[tokio::test]
+async fn a_handler_panic_is_retried_a_few_times_then_isolated() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let server = server_with(seen.clone(), |ids| {
+        ids.contains(&7)
+            .then(|| (500, r#"{"code":500,"message":"panic"}"#.into()))
+    });
+    let sink = sink(&server, "batch_max_rows = 10\nretry_forever = true").await;
+    let (failed, result) = write_all(&sink, 10).await;
+    assert_eq!(failed, vec![7]);
+    assert_eq!(result.unwrap().rows, 9);
+    let seen = seen.lock().unwrap();
+    // Each size down to the single row was tried FEW_ATTEMPTS times.
+    assert_eq!(
+        seen.rejected_sizes.iter().filter(|&&s| s == 1).count(),
+        FEW_ATTEMPTS as usize
+    );
+    assert_eq!(
+        seen.rejected_sizes.iter().filter(|&&s| s == 10).count(),
+        FEW_ATTEMPTS as usize
+    );
+}
+
+/// A batch too slow for the request timeout (e.g. a 2.6 text-embedding
+/// function calling its provider inside insert) is halved after a few
+/// timeouts in a row, until batches are small enough: nothing fails.
+#[tokio::test]
+async fn a_batch_that_keeps_timing_out_is_halved_until_it_fits() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let server = server_with(seen.clone(), |ids| {
+        (ids.len() > 3).then(|| (408, r#"{"code":10001,"message":"request timeout"}"#.into()))
+    });
+    let sink = sink(&server, "batch_max_rows = 12\nretry_forever = true").await;
+    let (failed, result) = write_all(&sink, 12).await;
+    assert_eq!(failed, Vec::<i64>::new());
+    assert_eq!(result.unwrap().rows, 12);
+    let mut accepted: Vec<i64> = seen.lock().unwrap().accepted.concat();
+    accepted.sort_unstable();
+    assert_eq!(accepted, (0..12).collect::<Vec<_>>());
+}
+
+/// 65535 (any error merr does not know, e.g. a WAL append failure; v2.5.27
+/// pkg/util/merr/utils.go:37-56) is retried a few times, then stops the
+/// pipeline, even under retry_forever.
+#[tokio::test]
+async fn an_unclassified_internal_error_is_retried_then_fatal() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let server = server_with(seen.clone(), |_| {
+        Some((
+            200,
+            r#"{"code":65535,"message":"append to wal failed"}"#.into(),
+        ))
+    });
+    let sink = sink(&server, "retry_forever = true").await;
+    let (failed, result) = write_all(&sink, 3).await;
+    assert_eq!(failed, Vec::<i64>::new());
+    let err = result.unwrap_err();
+    assert!(matches!(err, WriteError::Fatal { .. }), "{err:?}");
+    assert!(err.to_string().contains("append to wal failed"), "{err}");
+    assert_eq!(
+        seen.lock().unwrap().rejected_sizes.len(),
+        FEW_ATTEMPTS as usize
+    );
+}
+
+/// A server whose collection changes after the sink connected: the first
+/// describe answers `DESCRIBE`, later ones `now`; every batch holding a
+/// `bad` row is rejected (1804).
+fn changing_server(now: String, bad: i64, seen: Arc<Mutex<Seen>>) -> MockServer {
+    let describes = std::sync::atomic::AtomicUsize::new(0);
+    MockServer::start(move |r: &Recorded| match r.target.as_str() {
+        "/v2/vectordb/collections/describe" => match describes.fetch_add(1, Ordering::SeqCst) {
+            0 => (200, DESCRIBE.into()),
+            _ => (200, now.clone()),
+        },
+        path if path.starts_with("/v2/vectordb/entities/") => {
+            let ids = ids_of(r);
+            let mut seen = seen.lock().unwrap();
+            if ids.contains(&bad) {
+                seen.rejected_sizes.push(ids.len());
+                return (
+                    200,
+                    r#"{"code":1804,"message":"fail to deal the insert data"}"#.into(),
+                );
+            }
+            let body = serde_json::json!({"code": 0, "cost": 0,
+                "data": {"upsertCount": ids.len(), "upsertIds": ids}});
+            seen.accepted.push(ids);
+            (200, body.to_string())
+        }
+        _ => (404, "not found".into()),
+    })
+}
+
+/// A collection recreated with another vector dim: the rejected batch
+/// stops the pipeline (uncommitted) with what changed, and no good row is
+/// failed for it.
+#[tokio::test]
+async fn a_collection_that_changed_stops_instead_of_failing_good_rows() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let now = DESCRIBE.replace(r#""value":"2""#, r#""value":"4""#);
+    let server = changing_server(now, 3, seen.clone());
+    let sink = sink(&server, "batch_max_rows = 10").await;
+    let (failed, result) = write_all(&sink, 10).await;
+    assert_eq!(failed, Vec::<i64>::new());
+    let err = result.unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "collection `c` changed since kmv-host connected: field `v` is now FloatVector dim 4 (was FloatVector dim 2)"
+        ),
+        "{err}"
+    );
+    assert_eq!(seen.lock().unwrap().rejected_sizes, vec![10]);
+}
+
+/// A nullable field added meanwhile is taken on without a restart; the
+/// rejection is then the row's, isolated as before.
+#[tokio::test]
+async fn an_added_nullable_field_is_taken_on() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let now = DESCRIBE.replace(
+        r#""type":"FloatVector"}]"#,
+        r#""type":"FloatVector"},{"name":"note","type":"VarChar","nullable":true,"params":[{"key":"max_length","value":"16"}]}]"#,
+    );
+    assert_ne!(now, DESCRIBE);
+    let server = changing_server(now, 3, seen.clone());
+    let sink = sink(&server, "batch_max_rows = 10").await;
+    assert!(sink.schema().field("note").is_none());
+    let (failed, result) = write_all(&sink, 10).await;
+    assert_eq!(failed, vec![3]);
+    assert_eq!(result.unwrap().rows, 9);
+    assert!(sink.schema().field("note").is_some_and(|f| f.nullable));
 }
