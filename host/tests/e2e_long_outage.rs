@@ -71,10 +71,7 @@ fn an_outage_longer_than_the_poll_interval_keeps_the_partitions_and_loses_nothin
         started.elapsed()
     );
 
-    milvus.restart(&topic);
-    println!("{:>6.1?} Milvus started again", started.elapsed());
-    milvus.assert_ids_after_outage(&topic, n, Duration::from_secs(90), || host.log());
-    host.assert_running("after the outage");
+    milvus.recover(&topic, n, Duration::from_secs(90), &mut host);
 
     // Up to SIGTERM (whose clean leave revokes the partitions), the host
     // neither left the group nor had its partitions revoked; its final

@@ -63,6 +63,16 @@ impl OwnMilvus {
         baseline
     }
 
+    /// After an outage: starts it again on the kept data, waits up to
+    /// `limit` until `collection` holds ids `0..n`, each once, and checks
+    /// `host` is still running.
+    pub fn recover(&self, collection: &str, n: i64, limit: Duration, host: &mut super::Host) {
+        self.restart(collection);
+        println!("Milvus started again");
+        self.assert_ids_after_outage(collection, n, limit, || host.log());
+        host.assert_running("after the outage");
+    }
+
     /// Waits up to `limit` until `collection` holds `n` rows, then checks
     /// they are ids `0..n`, each once; `log` (the host's) goes with a failure.
     pub fn assert_ids_after_outage(
