@@ -481,10 +481,10 @@ impl Endpoint {
                 RestApi::V1 => CollectionSchema::from_v1_describe(&data),
                 RestApi::V2 => CollectionSchema::from_v2_describe(&data),
             };
-            return parsed.map_err(|source| SinkError::Schema {
+            return parsed.map_err(|problem| SinkError::Schema {
                 endpoint: self.base.clone(),
                 collection: collection.into(),
-                source,
+                problem,
             });
         }
         Err(match answer.code {

@@ -127,13 +127,14 @@ pub enum SinkError {
         /// The fields and their types.
         fields: String,
     },
-    /// The schema could not be understood.
-    #[error("collection `{collection}` at {endpoint}: {source}")]
+    /// The schema could not be understood. (`problem` is part of the
+    /// message, not a `source`: an error chain would print it twice.)
+    #[error("collection `{collection}` at {endpoint}: {problem}")]
     Schema {
         endpoint: String,
         collection: String,
         /// What is wrong.
-        source: SchemaError,
+        problem: SchemaError,
     },
     /// Any other failed answer.
     #[error("Milvus at {endpoint} failed to {what} (HTTP {status}, code {code}): {message}")]

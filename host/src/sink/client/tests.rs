@@ -814,3 +814,23 @@ async fn unreachable_endpoint_is_named() {
     );
     assert!(matches!(err, SinkError::Unreachable { .. }));
 }
+
+/// An error chain (`{:#}`, as the CLI prints it) says the schema problem once.
+#[test]
+fn a_schema_error_is_said_once() {
+    let body =
+        br#"{"code":0,"data":{"collectionName":"c","autoId":false,"enableDynamicField":false,
+        "fields":[{"name":"id","type":"Int64","primaryKey":true},{"name":"t","type":"Text"}],
+        "load":"LoadStateLoaded"},"message":""}"#;
+    let err = endpoint("")
+        .describe_answer(RestApi::V2, "c", 200, body)
+        .unwrap_err();
+    let chain = format!("{:#}", anyhow::Error::from(err));
+    assert_eq!(chain.matches("cannot write").count(), 1, "{chain}");
+    assert!(
+        chain.starts_with(
+            "collection `c` at http://127.0.0.1:9: kmv-host cannot write field `t` (Text)"
+        ),
+        "{chain}"
+    );
+}
