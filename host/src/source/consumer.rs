@@ -142,7 +142,7 @@ impl ConsumerContext for ConsumerHooks {
         };
         let Some(offsets) = hook(&partitions) else {
             tracing::warn!(
-                partitions = ?partitions,
+                partitions = %super::partitions_text(&partitions),
                 "Partitions revoked before their work was flushed; their uncommitted records will be consumed again by the new owner."
             );
             return;
@@ -159,14 +159,14 @@ impl ConsumerContext for ConsumerHooks {
         if commit.count() > 0 {
             match consumer.commit(&commit, CommitMode::Sync) {
                 Ok(()) => {
-                    tracing::info!(partitions = ?partitions, offsets = ?offsets, "Partitions revoked: flushed and committed before giving them up.")
+                    tracing::info!(partitions = %super::partitions_text(&partitions), offsets = %super::offsets_text(&offsets), "Partitions revoked: flushed and committed before giving them up.")
                 }
                 Err(e) => {
-                    tracing::warn!(partitions = ?partitions, error = %e, "Partitions revoked: flushed, but the commit failed; the new owner may consume some records again.")
+                    tracing::warn!(partitions = %super::partitions_text(&partitions), error = %e, "Partitions revoked: flushed, but the commit failed; the new owner may consume some records again.")
                 }
             }
         } else {
-            tracing::info!(partitions = ?partitions, "Partitions revoked: nothing of theirs to commit.");
+            tracing::info!(partitions = %super::partitions_text(&partitions), "Partitions revoked: nothing of theirs to commit.");
         }
     }
 }

@@ -73,3 +73,37 @@ impl SourceConfig {
         Ok(())
     }
 }
+
+/// Partitions as a log field: `topic_0[3],topic_0[4]`.
+pub fn partitions_text<'a>(partitions: impl IntoIterator<Item = &'a TopicPartition>) -> String {
+    partitions
+        .into_iter()
+        .map(|(topic, partition)| format!("{topic}[{partition}]"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Next offsets as a log field: `topic_0[3]=120,topic_0[4]=98`.
+pub fn offsets_text(offsets: &NextOffsets) -> String {
+    offsets
+        .iter()
+        .map(|((topic, partition), offset)| format!("{topic}[{partition}]={offset}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn partitions_and_offsets_read_as_topic_and_index() {
+        let offsets: NextOffsets = [
+            (("topic_0".to_string(), 3), 120),
+            (("topic_0".to_string(), 4), 98),
+        ]
+        .into();
+        assert_eq!(partitions_text(offsets.keys()), "topic_0[3],topic_0[4]");
+        assert_eq!(offsets_text(&offsets), "topic_0[3]=120,topic_0[4]=98");
+    }
+}
