@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Writer {
     pub sink: Arc<MilvusSink>,
@@ -38,7 +38,6 @@ impl Writer {
     ) -> anyhow::Result<()> {
         let mut progress = tokio::time::interval(progress_interval);
         progress.tick().await;
-        let started = Instant::now();
         loop {
             tokio::select! {
                 next = rx.recv() => match next {
@@ -56,7 +55,6 @@ impl Writer {
                 _ = progress.tick() => self.counters.summary().log_progress(
                     self.source.lag(),
                     observe::health().transform_version(),
-                    started,
                 ),
             }
         }
