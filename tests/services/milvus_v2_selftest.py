@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""Self-test of the stand-in Milvus REST v2 server (milvus_v2.py), standard library only.
+
+    python3 tests/services/milvus_v2_selftest.py
+
+Starts the server once per release line (--port 0), creates a collection with every field type the
+release knows, writes representative rows, reads them back and checks the rules the stand-in
+reproduces. The last line is "N passed, M failed"; the exit code is 0 only when nothing failed.
+"""
+
+import base64
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "milvus_v2.py")
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name, ok, detail=""):
+    RESULTS["passed" if ok else "failed"] += 1
+    if not ok:
+        print(f"FAIL {name}: {detail}")
+
+
+def start(version, *extra):
+    proc = subprocess.Popen([sys.executable, SERVER, "--port", "0", "--version", version, *extra],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    check(f"{version} listening line", line.startswith("listening on 127.0.0.1:"), line)
+    return proc, "http://" + line.split()[-1]
+
+
+def call(base, path, body=None, headers=None, method="POST", raw_body=None):
+    data = raw_body.encode() if raw_body is not None else json.dumps(body or {}).encode()
+    req = urllib.request.Request(base + path, data=data if method == "POST" else None, method=method,
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            status, text = resp.status, resp.read().decode()
+    except urllib.error.HTTPError as ex:
+        status, text = ex.code, ex.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def fp16(values):
+    return base64.b64encode(b"".join(struct.pack("<e", x) for x in values)).decode()
+
+
+def bf16(values):
+    return base64.b64encode(b"".join(struct.pack("<f", x)[2:] for x in values)).decode()
+
+
+def schema_for(version):
+    v = tuple(int(p) for p in version.split("."))
+    fields = [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "vec", "dataType": "FloatVector", "elementTypeParams": {"dim": "4"}},
+        {"fieldName": "bin", "dataType": "BinaryVector", "elementTypeParams": {"dim": "16"}},
+        {"fieldName": "f16", "dataType": "Float16Vector", "elementTypeParams": {"dim": "2"}},
+        {"fieldName": "bf16", "dataType": "BFloat16Vector", "elementTypeParams": {"dim": "2"}},
+        {"fieldName": "sparse", "dataType": "SparseFloatVector"},
+        {"fieldName": "b", "dataType": "Bool"}, {"fieldName": "i8", "dataType": "Int8"},
+        {"fieldName": "i16", "dataType": "Int16"}, {"fieldName": "i32", "dataType": "Int32"},
+        {"fieldName": "f", "dataType": "Float"}, {"fieldName": "d", "dataType": "Double"},
+        {"fieldName": "s", "dataType": "VarChar", "elementTypeParams": {"max_length": "8"}},
+        {"fieldName": "j", "dataType": "JSON"},
+        {"fieldName": "arr", "dataType": "Array", "elementDataType": "Int64",
+         "elementTypeParams": {"max_capacity": "3"}},
+        {"fieldName": "arrs", "dataType": "Array", "elementDataType": "VarChar",
+         "elementTypeParams": {"max_capacity": "2", "max_length": "4"}},
+    ]
+    if v >= (2, 5):
+        fields += [{"fieldName": "geo", "dataType": "Geometry", "nullable": True},
+                   {"fieldName": "n", "dataType": "Int32", "nullable": True},
+                   {"fieldName": "dflt", "dataType": "Int64", "defaultValue": 5}]
+    if v >= (2, 6):
+        fields += [{"fieldName": "i8v", "dataType": "Int8Vector", "elementTypeParams": {"dim": "3"}},
+                   {"fieldName": "ts", "dataType": "Timestamptz", "nullable": True}]
+    schema = {"autoId": False, "enableDynamicField": True, "fields": fields}
+    if v >= (3, 0):
+        schema["structFields"] = [{"fieldName": "st", "nullable": False}]
+    return v, schema
+
+
+def good_row(v, pk, extra=""):
+    """A row as JSON text, so that number spellings (1e-6, 1.0e-6, 1e+16, 2e+20) reach the server as written."""
+    cols = [f'"id":{pk}', '"vec":[0.1,0.2,0.3,0.4]', '"bin":"AQI="', f'"f16":"{fp16([0.5, -1.0])}"',
+            f'"bf16":"{bf16([1.5, 2.0])}"', '"sparse":{"1":0.5,"7":1.0}', '"b":true', '"i8":-3', '"i16":300',
+            '"i32":70000', '"f":0.1', '"d":0.25', '"s":"abc"', '"j":{"x":[1,2]}', '"arr":[1,2]', '"arrs":["ab"]',
+            '"dyn_small":1e-6', '"dyn_dot":1.0e-6', '"dyn_big":1e+16', '"dyn_huge":2e+20', '"dyn_obj":{"k":3}',
+            '"dyn_null":null', '"dyn_s":"x"']
+    if v >= (2, 6):
+        cols += ['"i8v":[1,-2,3]', '"ts":"2025-01-02T03:04:05+00:00"']
+    if v >= (3, 0):
+        cols += ['"st":[{"a":1}]']
+    return "{" + ",".join(cols + ([extra] if extra else [])) + "}"
+
+
+def write(base, action, coll, rows_text, headers=None):
+    body = '{"collectionName":"%s","data":[%s]}' % (coll, ",".join(rows_text))
+    return call(base, "/v2/vectordb/entities/" + action, raw_body=body,
+                headers={"Accept-Type-Allow-Int64": "true", **(headers or {})})
+
+
+def query(base, coll, flt=None):
+    body = {"collectionName": coll, **({"filter": flt} if flt else {})}
+    return call(base, "/v2/vectordb/entities/query", body)[1]["data"]
+
+
+def test_version(version):
+    v, schema = schema_for(version)
+    proc, base = start(version)
+    try:
+        st, resp = call(base, "/v2/vectordb/collections/create", {"collectionName": "all", "schema": schema})
+        check(f"{version} create", resp == {"code": 0, "data": {}}, resp)
+        st, d = call(base, "/v2/vectordb/collections/describe", {"collectionName": "all"})
+        data = d["data"]
+        byname = {f["name"]: f for f in data["fields"]}
+        check(f"{version} describe code/message", d["code"] == 0 and d["message"] == "", d)
+        check(f"{version} describe types", byname["vec"]["type"] == "FloatVector" and byname["j"]["type"] == "JSON"
+              and byname["arr"]["elementType"] == "Int64", byname)
+        check(f"{version} describe params", byname["vec"]["params"] == [{"key": "dim", "value": "4"}], byname["vec"])
+        check(f"{version} describe load", data["load"] == "LoadStateLoaded" and data["autoId"] is False, data)
+        check(f"{version} nullable key only 2.5+", ("nullable" in byname["id"]) == (v >= (2, 5)), byname["id"])
+        check(f"{version} functions key only 2.5+", ("functions" in data) == (v >= (2, 5)), sorted(data))
+        check(f"{version} structFields only 3.0", ("structFields" in data) == (v >= (3, 0)), sorted(data))
+        if v >= (2, 5):
+            check(f"{version} defaultValue shape", byname["dflt"]["defaultValue"] == {"Data": {"LongData": 5}},
+                  byname["dflt"])
+        if v >= (3, 0):
+            check("3.0 struct field", data["structFields"][0]["type"] == "ArrayOfStruct", data["structFields"])
+
+        st, resp = write(base, "insert", "all", [good_row(v, 1)])
+        check(f"{version} insert ok", resp == {"code": 0, "cost": 0, "data": {"insertCount": 1, "insertIds": [1]}},
+              resp)
+        st, resp = write(base, "insert", "all", [good_row(v, 2)], {"Accept-Type-Allow-Int64": "false"})
+        check(f"{version} ids as strings", resp.get("data", {}).get("insertIds") == ["2"], resp)
+        row = query(base, "all", "id in [1]")[0]
+        expect = {"vec": [0.1, 0.2, 0.3, 0.4], "bin": [1, 2], "f16": [0.5, -1.0], "bf16": [1.5, 2.0],
+                  "sparse": {"1": 0.5, "7": 1.0}, "b": True, "i8": -3, "i16": 300, "i32": 70000, "f": 0.1,
+                  "d": 0.25, "s": "abc", "j": {"x": [1, 2]}, "arr": [1, 2], "arrs": ["ab"],
+                  "dyn_small": 0, "dyn_dot": 1e-06, "dyn_big": 10000000000000000, "dyn_huge": 0,
+                  "dyn_obj": {"k": 3}, "dyn_s": "x"}
+        if v >= (2, 5):
+            expect.update(geo=None, n=None, dflt=5)
+        if v >= (2, 6):
+            expect.update(i8v=[1, -2, 3], ts="2025-01-02T03:04:05+00:00")
+        for key, want in expect.items():
+            check(f"{version} stored {key}", row.get(key) == want and type(row.get(key)) is type(want),
+                  f"{row.get(key)!r} != {want!r}")
+        check(f"{version} dynamic null skipped", "dyn_null" not in row, row)
+
+        st, resp = write(base, "insert", "all", [good_row(v, 3).replace(f'"f16":"{fp16([0.5, -1.0])}"',
+                                                                        '"f16":[0.5,-1.0]')])
+        if v < (2, 5):
+            check("2.4 fp16 list -> 1804", resp.get("code") == 1804, resp)
+        else:
+            check(f"{version} fp16 list accepted", resp.get("code") == 0, resp)
+            check(f"{version} fp16 list stored", query(base, "all", "id == 3")[0]["f16"] == [0.5, -1.0])
+
+        def expect_code(name, code, rows, action="insert", coll="all", headers=None):
+            status, resp = write(base, action, coll, rows, headers)
+            check(f"{version} {name} -> {code}", resp.get("code") == code, resp)
+            return resp
+
+        expect_code("missing vector", 1804, [good_row(v, 4).replace('"vec":[0.1,0.2,0.3,0.4],', "")])
+        expect_code("wrong dim", 1804, [good_row(v, 4).replace("[0.1,0.2,0.3,0.4]", "[0.1,0.2]")])
+        expect_code("missing Int64", 1804, [good_row(v, 4).replace('"i32":70000,', "")])
+        expect_code("varchar too long", 1100, [good_row(v, 4).replace('"s":"abc"', '"s":"abcdefghi"')])
+        expect_code("array over capacity", 1100, [good_row(v, 4).replace('"arr":[1,2]', '"arr":[1,2,3,4]')])
+        expect_code("sparse negative (in CreateSparseFloatRowFromJSON)", 1804,
+                    [good_row(v, 4).replace('"7":1.0', '"7":-1.0')])
+        expect_code("$meta key", 1804, [good_row(v, 4, '"$meta":{}')])
+        expect_code("bad row batch rejected whole", 1804, [good_row(v, 5), good_row(v, 6).replace('"b":true,', "")])
+        check(f"{version} nothing stored from a rejected batch", query(base, "all", "id in [5, 6]") == [])
+        expect_code("Int8 wraps like cast", 0, [good_row(v, 7).replace('"i8":-3', '"i8":200')])
+        check(f"{version} Int8 200 stored as -56", query(base, "all", "id == 7")[0]["i8"] == -56)
+        expect_code("unknown collection", 100, [good_row(v, 8)], coll="nope")
+        dup = [good_row(v, 9), good_row(v, 9)]
+        expect_code("upsert duplicate pk", 1100 if v >= (2, 6) else 0, dup, action="upsert")
+        expect_code("upsert replaces", 0, [good_row(v, 1).replace('"s":"abc"', '"s":"new"')], action="upsert")
+        rows = query(base, "all", "id == 1")
+        check(f"{version} upsert replaced row", len(rows) == 1 and rows[0]["s"] == "new", rows)
+        if v >= (2, 6):
+            expect_code("Int8Vector out of range", 1804, [good_row(v, 10).replace("[1,-2,3]", "[1,-2,300]")])
+            expect_code("bad Timestamptz", 1100, [good_row(v, 10).replace("2025-01-02T03:04:05+00:00", "yesterday")])
+        if v >= (3, 0):
+            expect_code("missing struct field", 1804, [good_row(v, 11).replace(',"st":[{"a":1}]', "")])
+            expect_code("Request-Timeout not digits", 1100, [good_row(v, 11)], headers={"Request-Timeout": "5s"})
+        else:
+            expect_code("Request-Timeout ignored", 0, [good_row(v, 11)], headers={"Request-Timeout": "5s"})
+
+        auto = {"autoId": True, "enableDynamicField": False, "fields": [
+            {"fieldName": "pk", "dataType": "Int64", "isPrimary": True},
+            {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": 2}}]}
+        if v >= (2, 5):
+            auto["fields"].append({"fieldName": "bm", "dataType": "SparseFloatVector", "isFunctionOutput": True})
+        call(base, "/v2/vectordb/collections/create",
+             {"collectionName": "auto", "schema": auto, "load": False,
+              "properties": [{"key": "allow_insert_auto_id", "value": "true"}]})
+        d = call(base, "/v2/vectordb/collections/describe", {"collectionName": "auto"})[1]["data"]
+        check(f"{version} not loaded", d["load"] == "LoadStateNotLoad" and d["autoId"] is True, d)
+        resp = expect_code("auto-id insert", 0, ['{"v":[1,2]}', '{"v":[3,4]}'], coll="auto")
+        ids = resp.get("data", {}).get("insertIds", [])
+        check(f"{version} auto ids increase", len(ids) == 2 and ids[0] < ids[1] and ids[0] > 2 ** 53, ids)
+        expect_code("pk on auto-id", 0 if v >= (2, 6) else 1804, ['{"pk":5,"v":[1,2]}'], coll="auto")
+        expect_code("upsert auto-id without pk", 1804, ['{"v":[1,2]}'], action="upsert", coll="auto")
+        expect_code("extra key without dynamic", 1804, ['{"v":[1,2],"x":1}'], coll="auto")
+        if v >= (2, 5):
+            expect_code("function output provided", 1804, ['{"v":[1,2],"bm":{"1":0.5}}'], coll="auto")
+
+        st, resp = call(base, "/v2/vectordb/entities/delete", {"collectionName": "all", "filter": "id in [1, 2]"})
+        check(f"{version} delete", resp.get("code") == 0 and query(base, "all", "id in [1,2]") == [], resp)
+        st, resp = call(base, "/v2/vectordb/nope", {})
+        check(f"{version} 404", st == 404 and resp == "404 page not found", (st, resp))
+        st, resp = call(base, "/v2/vectordb/collections/list", method="GET")
+        check(f"{version} GET -> 404", st == 404, st)
+        st, resp = call(base, "/v2/vectordb/collections/list", {})
+        check(f"{version} list", sorted(resp.get("data", [])) == ["all", "auto"], resp)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(f"{version} SIGTERM exit 0", proc.wait(timeout=10) == 0)
+
+
+def test_token_and_hook():
+    proc, base = start("2.6", "--token", "root:Milvus")
+    try:
+        st, resp = call(base, "/v2/vectordb/collections/list", {})
+        check("token missing -> 401", st == 401 and resp == {"code": 1800, "message": "user hasn't authenticated"},
+              (st, resp))
+        auth = {"Authorization": "Bearer root:Milvus"}
+        st, resp = call(base, "/v2/vectordb/collections/list", {}, auth)
+        check("token ok", st == 200 and resp == {"code": 0, "data": []}, (st, resp))
+        call(base, "/kmv-test/fail-next", {"count": 1, "status": 503, "body": "busy"})
+        st, resp = call(base, "/v2/vectordb/entities/insert", {"collectionName": "x", "data": [{}]}, auth)
+        check("fail-next answers", st == 503 and resp == "busy", (st, resp))
+        st, resp = call(base, "/v2/vectordb/entities/insert", {"collectionName": "x", "data": [{}]}, auth)
+        check("fail-next used up", st == 200 and resp.get("code") == 100, (st, resp))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        check("SIGINT exit 0", proc.wait(timeout=10) == 0)
+
+
+def main():
+    for version in ("2.4", "2.5", "2.6", "3.0"):
+        test_version(version)
+    test_token_and_hook()
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    return 0 if RESULTS["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
