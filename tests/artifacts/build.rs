@@ -19,6 +19,7 @@ const GUESTS: &[&str] = &[
     "swap-fail-init",
     "swap-trap",
     "swap-bad-schema",
+    "every-type",
 ];
 
 fn main() {

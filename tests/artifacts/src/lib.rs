@@ -20,4 +20,5 @@ artifact! {
     SWAP_FAIL_INIT => "swap_fail_init.wasm",
     SWAP_TRAP => "swap_trap.wasm",
     SWAP_BAD_SCHEMA => "swap_bad_schema.wasm",
+    EVERY_TYPE => "every_type.wasm",
 }
