@@ -14,6 +14,7 @@
 mod host;
 mod own_milvus;
 mod pipeline_file;
+mod rest_v2;
 mod services;
 
 pub use host::{
@@ -21,6 +22,7 @@ pub use host::{
 };
 pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
 pub use pipeline_file::PipelineFile;
+pub use rest_v2::RestV2;
 pub use services::{kafka, tcp_up};
 
 use kmv_host::transform::KafkaRecord;
