@@ -58,6 +58,9 @@ fn schema(release: &str) -> Json {
         fields.push(field("i8v", "Int8Vector", json!({"dim": "4"})));
         fields.push(field("at", "Timestamptz", json!({})));
         fields.push(field("shape", "Geometry", json!({})));
+        // A text-embedding function's output (2.6+): Milvus computes it.
+        fields.push(json!({"fieldName": "emb", "dataType": "FloatVector",
+                           "isFunctionOutput": true, "elementTypeParams": {"dim": "4"}}));
     }
     let mut schema = json!({"autoId": false, "enableDynamicField": true, "fields": fields});
     if at_least("3.0") {
