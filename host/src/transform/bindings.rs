@@ -1,7 +1,7 @@
 //! Host bindings of the `kmv:transform` WIT contract (`guest-sdk/wit`).
 
 wasmtime::component::bindgen!({
-    path: "../guest-sdk/wit",
+    path: "../guest-sdk/wit-0.1.0",
     world: "transform",
     additional_derives: [PartialEq],
 });

@@ -1,4 +1,4 @@
-//! A transform built against `kmv:transform@0.2.0`, which the host does not
+//! A transform built against `kmv:transform@9.0.0`, which the host does not
 //! run: loading it must fail with a message naming both versions.
 #![allow(unsafe_code)]
 
