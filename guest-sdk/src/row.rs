@@ -207,6 +207,7 @@ impl Value {
             Value::Array(ArrayValue::Floats(_)) => "an array of numbers",
             Value::Array(ArrayValue::Varchars(_)) => "an array of strings",
             Value::FloatVector(_) => "a float vector",
+            Value::FloatVectorJson(_) => "a float vector (JSON text)",
             Value::BinaryVector(_) => "a binary vector",
             Value::SparseVector(_) => "a sparse vector",
         }

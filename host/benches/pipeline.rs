@@ -139,6 +139,8 @@ fn wait_with_usage(pid: u32) -> (i32, f64, f64) {
 }
 
 fn main() {
+    // Started here when the bench runs alone; `.ci/run` starts them before.
+    let _services = StartedForBench::kafka_and_milvus(repo());
     let uri = milvus();
     println!(
         "pipeline vs plain REST v1 insert into Milvus 2.3.5, batch {BATCH} rows (same rows, same batch size)"

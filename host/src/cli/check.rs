@@ -5,7 +5,6 @@
 use super::CheckArgs;
 use crate::config::PipelineConfig;
 use crate::pipeline::swap::{check_sample, load_version};
-use crate::transform::WIT_PACKAGE;
 use anyhow::Context;
 use std::process::ExitCode;
 
@@ -14,8 +13,9 @@ pub(super) fn check(pipeline: &std::path::Path) -> anyhow::Result<ExitCode> {
     let engine = loaded.load_transform()?;
     println!("{}: config is valid", pipeline.display());
     println!(
-        "transform {} implements {WIT_PACKAGE} and initialised with its [transform.config]",
-        engine.identity().short()
+        "transform {} implements {} and initialised with its [transform.config]",
+        engine.identity().short(),
+        engine.contract()
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -29,7 +29,8 @@ pub(super) fn check_module(args: &CheckArgs, module: &std::path::Path) -> anyhow
     };
     let short = engine.identity().short();
     println!(
-        "transform {short} implements {WIT_PACKAGE} and initialised with the [transform.config] of {}",
+        "transform {short} implements {} and initialised with the [transform.config] of {}",
+        engine.contract(),
         args.pipeline.display()
     );
     let Some(input) = &args.input else {

@@ -1,7 +1,10 @@
 //! `kmv-host test`: run a transform over records from a local file.
 
 use crate::common::class::ErrorClass;
-use crate::transform::{Header, KafkaRecord, RecordOutcome, RowJson, TransformEngine, Value};
+use crate::transform::{
+    Action, Change, Header, KafkaRecord, Key, RecordOutcome, RowJson, Target, TransformEngine,
+    Value,
+};
 use anyhow::Context;
 use clap::ValueEnum;
 use serde_json::{Value as Json, json};
@@ -48,6 +51,8 @@ pub struct Summary {
     pub records: usize,
     /// Rows produced.
     pub rows: usize,
+    /// Primary keys to delete.
+    pub deletes: usize,
     /// Records skipped on purpose.
     pub skipped: usize,
     /// Records that failed (error or fault).
@@ -80,6 +85,15 @@ pub fn run(
     for ((record, line), outcome) in records.iter().zip(&lines).zip(&outcomes) {
         match outcome {
             RecordOutcome::Rows(rows) => summary.rows += rows.len(),
+            RecordOutcome::Changes(changes) if changes.is_empty() => summary.skipped += 1,
+            RecordOutcome::Changes(changes) => {
+                for change in changes {
+                    match &change.action {
+                        Action::Row(_) => summary.rows += 1,
+                        Action::Delete(keys) => summary.deletes += keys.len(),
+                    }
+                }
+            }
             RecordOutcome::Skip => summary.skipped += 1,
             RecordOutcome::Error(_) | RecordOutcome::Fault { .. } => summary.failed += 1,
         }
@@ -89,9 +103,13 @@ pub fn run(
         }
     }
     if options.output == OutputFormat::Text {
+        let deletes = match summary.deletes {
+            0 => String::new(),
+            n => format!(", {n} key{} to delete", if n == 1 { "" } else { "s" }),
+        };
         writeln!(
             out,
-            "{} records: {} rows, {} skipped, {} failed (transform {})",
+            "{} records: {} rows{deletes}, {} skipped, {} failed (transform {})",
             summary.records,
             summary.rows,
             summary.skipped,
@@ -228,10 +246,79 @@ fn print_text(
             }
             Ok(())
         }
+        RecordOutcome::Changes(changes) if changes.is_empty() => writeln!(out, "{at}: skipped"),
+        RecordOutcome::Changes(changes) => {
+            writeln!(
+                out,
+                "{at}: {} change{}",
+                changes.len(),
+                if changes.len() == 1 { "" } else { "s" }
+            )?;
+            for change in changes {
+                let to = target_text(&change.target);
+                match &change.action {
+                    Action::Row(row) => writeln!(out, "  row for {to}: {}", row_text(row))?,
+                    Action::Delete(keys) => {
+                        writeln!(out, "  delete from {to}: {}", keys_json(keys))?
+                    }
+                }
+            }
+            Ok(())
+        }
         RecordOutcome::Skip => writeln!(out, "{at}: skipped"),
         RecordOutcome::Error(reason) => writeln!(out, "{at}: failed (transform_error): {reason}"),
         RecordOutcome::Fault { kind, reason } => {
             writeln!(out, "{at}: failed (transform_fault, {kind}): {reason}")
+        }
+    }
+}
+
+/// `collection articles, partition p1`, or `the [sink] collection`.
+fn target_text(target: &Target) -> String {
+    let mut text = match &target.collection {
+        Some(c) => format!("collection {c}"),
+        None => "the [sink] collection".to_string(),
+    };
+    if let Some(p) = &target.partition {
+        text.push_str(&format!(", partition {p}"));
+    }
+    text
+}
+
+/// Keys as a JSON array.
+fn keys_json(keys: &[Key]) -> Json {
+    keys.iter()
+        .map(|k| match k {
+            Key::Int64(i) => json!(i),
+            Key::Varchar(s) => json!(s),
+        })
+        .collect()
+}
+
+/// A change in `--output json`.
+#[derive(serde::Serialize)]
+struct ChangeJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    collection: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partition: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row: Option<RowJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delete: Option<Json>,
+}
+
+impl<'a> ChangeJson<'a> {
+    fn new(change: &'a Change) -> Self {
+        let (row, delete) = match &change.action {
+            Action::Row(row) => (Some(RowJson(row)), None),
+            Action::Delete(keys) => (None, Some(keys_json(keys))),
+        };
+        ChangeJson {
+            collection: change.target.collection.as_deref(),
+            partition: change.target.partition.as_deref(),
+            row,
+            delete,
         }
     }
 }
@@ -271,6 +358,8 @@ struct JsonLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     rows: Option<Vec<RowJson<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    changes: Option<Vec<ChangeJson<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fault: Option<String>,
@@ -291,6 +380,7 @@ fn print_json(
         offset: record.offset,
         outcome: "failed",
         rows: None,
+        changes: None,
         class: outcome.error_class().map(ErrorClass::as_str),
         fault: None,
         reason: None,
@@ -299,6 +389,11 @@ fn print_json(
         RecordOutcome::Rows(rows) => {
             l.outcome = "rows";
             l.rows = Some(rows.iter().map(|r| RowJson(r)).collect());
+        }
+        RecordOutcome::Changes(changes) if changes.is_empty() => l.outcome = "skipped",
+        RecordOutcome::Changes(changes) => {
+            l.outcome = "changes";
+            l.changes = Some(changes.iter().map(ChangeJson::new).collect());
         }
         RecordOutcome::Skip => l.outcome = "skipped",
         RecordOutcome::Error(reason) => l.reason = Some(reason),
@@ -313,6 +408,7 @@ fn print_json(
         Err(e) if e.is_data() => {
             l.outcome = "failed";
             l.rows = None;
+            l.changes = None;
             l.class = Some("invalid_row");
             let reason = e.to_string();
             l.reason = Some(&reason);

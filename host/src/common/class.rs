@@ -12,6 +12,9 @@ pub enum ErrorClass {
     TransformFault,
     /// A row of the record does not fit the collection schema.
     SchemaMismatch,
+    /// A change names a collection the pipeline does not write, or one
+    /// that cannot be described.
+    UnknownCollection,
     /// Milvus refused the row (alone in its batch).
     MilvusRejected,
 }
@@ -23,6 +26,7 @@ impl ErrorClass {
             ErrorClass::TransformError => "transform_error",
             ErrorClass::TransformFault => "transform_fault",
             ErrorClass::SchemaMismatch => "schema_mismatch",
+            ErrorClass::UnknownCollection => "unknown_collection",
             ErrorClass::MilvusRejected => "milvus_rejected",
         }
     }

@@ -18,6 +18,13 @@ pub struct Counters {
     pub records_in: AtomicU64,
     /// Rows Milvus acknowledged.
     pub rows_written: AtomicU64,
+    /// Primary keys whose delete Milvus acknowledged.
+    pub deletes: AtomicU64,
+    /// Rows and deletes not sent because a later change in the same chunk
+    /// to the same primary key replaced them (the last write per key wins).
+    pub superseded: AtomicU64,
+    /// Rows and deletes acknowledged, per collection.
+    by_collection: std::sync::Mutex<std::collections::BTreeMap<String, CollectionCounts>>,
     /// Records the transform skipped on purpose.
     pub skipped: AtomicU64,
     /// Records that failed (transform error or fault, schema check, Milvus rejection).
@@ -44,6 +51,15 @@ pub struct Counters {
     started: std::sync::OnceLock<Instant>,
 }
 
+/// What one collection took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CollectionCounts {
+    /// Rows written.
+    pub rows: u64,
+    /// Keys deleted.
+    pub deletes: u64,
+}
+
 /// The counters at one moment.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Summary {
@@ -51,6 +67,10 @@ pub struct Summary {
     pub records_in: u64,
     /// Rows written.
     pub rows_written: u64,
+    /// Keys deleted.
+    pub deletes: u64,
+    /// Changes replaced by a later one to the same key before being sent.
+    pub superseded: u64,
     /// Records skipped.
     pub skipped: u64,
     /// Records failed.
@@ -77,6 +97,8 @@ impl Counters {
         Summary {
             records_in: get(&self.records_in),
             rows_written: get(&self.rows_written),
+            deletes: get(&self.deletes),
+            superseded: get(&self.superseded),
             skipped: get(&self.skipped),
             failed: get(&self.failed),
             dead_lettered: get(&self.dead_lettered),
@@ -118,6 +140,32 @@ impl Counters {
             .compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
     }
 
+    /// Rows and deletes acknowledged by `collection`.
+    pub(crate) fn collection_wrote(&self, collection: &str, rows: u64, deletes: u64) {
+        let mut map = self.by_collection.lock().unwrap_or_else(|e| e.into_inner());
+        let counts = match map.get_mut(collection) {
+            Some(c) => c,
+            None => map.entry(collection.to_string()).or_default(),
+        };
+        counts.rows += rows;
+        counts.deletes += deletes;
+    }
+
+    /// Rows and deletes acknowledged so far, by collection.
+    pub fn by_collection(&self) -> Vec<(String, CollectionCounts)> {
+        let map = self.by_collection.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+
+    /// `articles: 10 rows, 2 deleted; archive: 3 rows, 0 deleted`, for logs.
+    pub fn by_collection_text(&self) -> String {
+        self.by_collection()
+            .iter()
+            .map(|(name, c)| format!("{name}: {} rows, {} deleted", c.rows, c.deletes))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     pub(crate) fn wrote_batch(&self) {
         self.last_write_us.store(self.micros(), Ordering::Relaxed);
     }
@@ -145,6 +193,7 @@ impl Summary {
             target: LOG_TARGET,
             records_in = s.records_in,
             rows_written = s.rows_written,
+            deletes = s.deletes,
             skipped = s.skipped,
             failed = s.failed,
             dead_lettered = s.dead_lettered,
@@ -157,13 +206,17 @@ impl Summary {
         );
     }
 
-    /// Logs the final line of a run.
-    pub fn log_stopped(&self, started: Instant) {
+    /// Logs the final line of a run; `collections` is what each collection
+    /// took ([`Counters::by_collection_text`]).
+    pub fn log_stopped(&self, started: Instant, collections: &str) {
         let s = self;
         info!(
             target: LOG_TARGET,
             records_in = s.records_in,
             rows_written = s.rows_written,
+            deletes = s.deletes,
+            superseded = s.superseded,
+            collections,
             skipped = s.skipped,
             failed = s.failed,
             dead_lettered = s.dead_lettered,

@@ -30,6 +30,15 @@ pub mod names {
     pub const RECORDS_CONSUMED: &str = "kmv_records_consumed_total";
     /// Counter: rows Milvus acknowledged.
     pub const ROWS_WRITTEN: &str = "kmv_rows_written_total";
+    /// Counter: primary keys whose delete Milvus acknowledged.
+    pub const KEYS_DELETED: &str = "kmv_keys_deleted_total";
+    /// Counter: rows and deletes replaced by a later change to the same key
+    /// in the same chunk, so not sent.
+    pub const CHANGES_SUPERSEDED: &str = "kmv_changes_superseded_total";
+    /// Counter, label `collection`: rows Milvus acknowledged.
+    pub const COLLECTION_ROWS_WRITTEN: &str = "kmv_collection_rows_written_total";
+    /// Counter, label `collection`: keys whose delete Milvus acknowledged.
+    pub const COLLECTION_KEYS_DELETED: &str = "kmv_collection_keys_deleted_total";
     /// Counter: records the transform skipped on purpose.
     pub const RECORDS_SKIPPED: &str = "kmv_records_skipped_total";
     /// Counter, label `class`: records that failed.

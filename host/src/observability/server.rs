@@ -33,12 +33,28 @@ fn describe() {
     describe_counter!(names::RECORDS_CONSUMED, "Records consumed from Kafka.");
     describe_counter!(names::ROWS_WRITTEN, "Rows Milvus acknowledged.");
     describe_counter!(
+        names::KEYS_DELETED,
+        "Primary keys whose delete Milvus acknowledged."
+    );
+    describe_counter!(
+        names::CHANGES_SUPERSEDED,
+        "Rows and deletes not sent: a later change to the same primary key in the same chunk replaced them."
+    );
+    describe_counter!(
+        names::COLLECTION_ROWS_WRITTEN,
+        "Rows Milvus acknowledged, by collection."
+    );
+    describe_counter!(
+        names::COLLECTION_KEYS_DELETED,
+        "Primary keys whose delete Milvus acknowledged, by collection."
+    );
+    describe_counter!(
         names::RECORDS_SKIPPED,
         "Records the transform skipped on purpose."
     );
     describe_counter!(
         names::RECORDS_FAILED,
-        "Records that failed, by class (transform_error, transform_fault, schema_mismatch, milvus_rejected)."
+        "Records that failed, by class (transform_error, transform_fault, schema_mismatch, unknown_collection, milvus_rejected)."
     );
     describe_counter!(
         names::RECORDS_DEAD_LETTERED,
@@ -88,6 +104,8 @@ fn export_counters(c: &Counters) {
     for (name, value) in [
         (names::RECORDS_CONSUMED, s.records_in),
         (names::ROWS_WRITTEN, s.rows_written),
+        (names::KEYS_DELETED, s.deletes),
+        (names::CHANGES_SUPERSEDED, s.superseded),
         (names::RECORDS_SKIPPED, s.skipped),
         (names::RECORDS_DEAD_LETTERED, s.dead_lettered),
         (names::WRITE_RETRIES, s.retries),
@@ -96,6 +114,12 @@ fn export_counters(c: &Counters) {
         (names::TRANSFORM_SWAP_FAILURES, s.swap_failures),
     ] {
         metrics::counter!(name).absolute(value);
+    }
+    for (collection, counts) in c.by_collection() {
+        metrics::counter!(names::COLLECTION_ROWS_WRITTEN, "collection" => collection.clone())
+            .absolute(counts.rows);
+        metrics::counter!(names::COLLECTION_KEYS_DELETED, "collection" => collection)
+            .absolute(counts.deletes);
     }
     metrics::gauge!(names::IN_FLIGHT_BYTES)
         .set(c.in_flight_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64);

@@ -2,7 +2,7 @@
 //! flush marker down the same channel.
 
 use crate::errors::FailedRecord;
-use crate::sink::EncodedRow;
+use crate::sink::{EncodedRow, MilvusSink, PrimaryKey};
 use crate::source::{NextOffsets, RevokeHook, TopicPartition};
 use crate::transform::KafkaRecord;
 use std::collections::BTreeSet;
@@ -13,10 +13,41 @@ use std::time::Duration;
 /// the dead-letter topic should Milvus reject the row).
 pub type RowTag = Arc<KafkaRecord>;
 
+/// One change to one collection, from one record, checked and encoded.
+#[derive(Debug)]
+pub struct Op {
+    /// The collection it goes to.
+    pub sink: Arc<MilvusSink>,
+    /// Its partition; `None`: the default one (or the partition key's).
+    pub partition: Option<Arc<str>>,
+    pub action: OpAction,
+    /// The record it came from.
+    pub tag: RowTag,
+}
+
+/// A row to write, or a key to delete.
+#[derive(Debug)]
+pub enum OpAction {
+    Row(EncodedRow),
+    Delete(PrimaryKey),
+}
+
+impl Op {
+    /// Bytes it takes in a request, roughly.
+    pub fn bytes(&self) -> u64 {
+        match &self.action {
+            OpAction::Row(row) => row.json.len() as u64,
+            OpAction::Delete(PrimaryKey::Int(_)) => 21,
+            OpAction::Delete(PrimaryKey::Str(s)) => s.len() as u64 + 3,
+        }
+    }
+}
+
 /// One poll's worth of work, transformed and encoded.
 #[derive(Debug, Default)]
 pub struct Chunk {
-    pub rows: Vec<(EncodedRow, RowTag)>,
+    /// The records' changes, in record order (and each record's in its order).
+    pub ops: Vec<Op>,
     /// Records that failed in the transform or the schema check (policy
     /// `dead_letter`: to be written to the dead-letter topic).
     pub failed: Vec<FailedRecord>,
@@ -33,14 +64,14 @@ impl Chunk {
     /// over (their records are uncommitted: their next owner consumes them).
     pub fn drop_partitions(&mut self, revoked: &BTreeSet<TopicPartition>) {
         let of = |r: &KafkaRecord| revoked.contains(&(r.topic.clone(), r.partition));
-        self.rows.retain(|(_, tag)| !of(tag));
+        self.ops.retain(|op| !of(&op.tag));
         self.failed.retain(|f| !of(&f.record));
         self.next_offsets.retain(|k, _| !revoked.contains(k));
     }
 
     /// Whether nothing is left to write or commit.
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.failed.is_empty() && self.next_offsets.is_empty()
+        self.ops.is_empty() && self.failed.is_empty() && self.next_offsets.is_empty()
     }
 }
 

@@ -22,6 +22,7 @@
 
 mod chunk;
 mod inflight;
+mod plan;
 mod preparer;
 mod probe;
 mod signals;
@@ -34,7 +35,7 @@ pub use inflight::InFlight;
 use crate::config::{Loaded, PipelineConfig};
 use crate::errors::{DeadLetterQueue, OnError};
 use crate::observability as observe;
-use crate::sink::{MilvusSink, SinkConfig};
+use crate::sink::{SinkConfig, Sinks};
 use crate::source::{PollLimits, Source, SourceConfig};
 use crate::transform::TransformEngine;
 use anyhow::Context;
@@ -89,7 +90,7 @@ pub fn run_file(path: &Path, options: RunOptions) -> anyhow::Result<Summary> {
 /// The stages a run connects before it starts.
 struct Stages {
     sink_config: SinkConfig,
-    sink: Arc<MilvusSink>,
+    sinks: Arc<Sinks>,
     source: Arc<Source>,
     on_error: OnError,
 }
@@ -111,12 +112,13 @@ impl Stages {
             .as_ref()
             .with_context(|| needed("source"))?;
         let sink_config = loaded.config.sink.clone().with_context(|| needed("sink"))?;
-        let sink = Arc::new(MilvusSink::connect(&sink_config).await.with_context(|| {
+        let sinks = Arc::new(Sinks::connect(&sink_config).await.with_context(|| {
             format!(
                 "{file}: [sink] {} collection `{}`",
                 sink_config.endpoint, sink_config.collection
             )
         })?);
+        let sink = sinks.default_sink();
         let source = Arc::new(
             Source::start(source_config, stats_interval)
                 .with_context(|| format!("{file}: [source] brokers {}", source_config.brokers))?,
@@ -137,7 +139,7 @@ impl Stages {
         );
         Ok(Stages {
             sink_config,
-            sink,
+            sinks,
             source,
             on_error: OnError { policy, dlq },
         })
@@ -154,10 +156,11 @@ pub async fn run(
 ) -> anyhow::Result<Summary> {
     let Stages {
         sink_config,
-        sink,
+        sinks,
         source,
         on_error,
     } = Stages::start(&loaded, &engine, options.progress_interval).await?;
+    let sink = sinks.default_sink().clone();
     let counters = Arc::new(Counters::default());
     counters.micros();
     observe::set_transform_version(None, &engine.identity().short());
@@ -173,7 +176,7 @@ pub async fn run(
     let watch = swap::spawn_watcher(&loaded, &engine, &sink, &sample, &counters)?;
     let preparer = Preparer {
         source: source.clone(),
-        sink: sink.clone(),
+        sinks: sinks.clone(),
         counters: counters.clone(),
         shutdown: shutdown.clone(),
         limits: poll_limits(&sink_config),
@@ -190,7 +193,6 @@ pub async fn run(
     };
     let preparer = preparer.spawn(engine)?;
     let mut writer = Writer {
-        sink,
         source,
         on_error,
         counters: counters.clone(),
@@ -216,7 +218,7 @@ pub async fn run(
         writer.commit_final()?;
     }
     let summary = counters.summary();
-    summary.log_stopped(started);
+    summary.log_stopped(started, &counters.by_collection_text());
     result?;
     match prepared {
         Ok(r) => r?,

@@ -3,14 +3,14 @@
 //! At the in-flight cap it pauses consumption and keeps polling until the
 //! writer gives bytes back.
 
-use super::chunk::{Chunk, RowTag, ToWriter};
+use super::chunk::{Chunk, Op, OpAction, RowTag, ToWriter};
 use super::inflight::{InFlight, PauseLog};
 use super::swap::{Ready, Sample};
 use crate::errors::{ErrorClass, ErrorPolicy, FailedRecord, record_failed};
 use crate::observability::{self as observe, Counters, add, names};
-use crate::sink::{EncodedRow, MilvusSink, RowEncoder, RowError, SchemaChange};
+use crate::sink::{MilvusSink, RestApi, RowEncoder, RowError, SchemaChange, Sinks};
 use crate::source::{PollLimits, Source};
-use crate::transform::{KafkaRecord, RecordOutcome, TransformEngine, Worker};
+use crate::transform::{Action, Change, KafkaRecord, RecordOutcome, TransformEngine, Worker};
 use anyhow::Context;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +39,7 @@ pub struct SwapInbox {
 
 pub struct Preparer {
     pub source: Arc<Source>,
-    pub sink: Arc<MilvusSink>,
+    pub sinks: Arc<Sinks>,
     pub counters: Arc<Counters>,
     pub shutdown: Arc<AtomicBool>,
     pub limits: PollLimits,
@@ -65,7 +65,7 @@ struct Running {
 /// What became of one record before writing.
 enum Prepared {
     Skipped,
-    Rows(Vec<EncodedRow>),
+    Ops(Vec<Op>),
     Failed(ErrorClass, String),
     /// A row names a field the collection did not have when last described.
     UnknownField(String),
@@ -149,24 +149,24 @@ impl Preparer {
             transform_version: running.version.clone(),
             ..Chunk::default()
         };
-        let mut encoder = self.sink.encoder();
+        let mut encoder = self.sinks.default_sink().encoder();
         for (record, outcome) in records.into_iter().zip(outcomes) {
             let next = chunk
                 .next_offsets
                 .entry((record.topic.clone(), record.partition))
                 .or_insert(record.offset + 1);
             *next = (*next).max(record.offset + 1);
-            let mut prepared = prepare(&outcome, &encoder);
+            let mut prepared = self.prepare(&outcome, &record, &encoder);
             if matches!(prepared, Prepared::UnknownField(_)) && self.refresh_schema()? {
-                encoder = self.sink.encoder();
-                prepared = prepare(&outcome, &encoder);
+                encoder = self.sinks.default_sink().encoder();
+                prepared = self.prepare(&outcome, &record, &encoder);
             }
             match prepared {
                 Prepared::Skipped => add(&counters.skipped, 1),
-                Prepared::Rows(rows) => {
-                    for row in rows {
-                        chunk.bytes += row.json.len() as u64;
-                        chunk.rows.push((row, record.clone()));
+                Prepared::Ops(ops) => {
+                    for op in ops {
+                        chunk.bytes += op.bytes();
+                        chunk.ops.push(op);
                     }
                 }
                 Prepared::UnknownField(reason) => self.fail(
@@ -218,7 +218,9 @@ impl Preparer {
             return Ok(false);
         }
         self.refreshed.set(Some(Instant::now()));
-        let change = self.runtime.block_on(self.sink.refresh_schema())?;
+        let change = self
+            .runtime
+            .block_on(self.sinks.default_sink().refresh_schema())?;
         Ok(matches!(change, SchemaChange::Added(_)))
     }
 
@@ -280,26 +282,123 @@ fn record_bytes(r: &KafkaRecord) -> u64 {
     (r.value.as_ref().map_or(0, Vec::len) + r.key.as_ref().map_or(0, Vec::len)) as u64
 }
 
-/// A record's outcome, its rows encoded against the collection schema.
-fn prepare(outcome: &RecordOutcome, encoder: &RowEncoder) -> Prepared {
-    match outcome {
-        RecordOutcome::Skip => Prepared::Skipped,
-        RecordOutcome::Rows(rows) if rows.is_empty() => Prepared::Skipped,
-        RecordOutcome::Rows(rows) => match rows.iter().map(|row| encoder.encode(row)).collect() {
-            Ok(encoded) => Prepared::Rows(encoded),
-            Err(RowError {
-                unknown_field: true,
-                reason,
-                ..
-            }) => Prepared::UnknownField(reason),
-            Err(e) => Prepared::Failed(ErrorClass::SchemaMismatch, e.reason),
-        },
-        RecordOutcome::Error(reason) => {
-            Prepared::Failed(ErrorClass::TransformError, reason.clone())
+/// A row checked against `encoder`: an op for `sink`, or why it does not fit.
+fn row_op(
+    sink: &Arc<MilvusSink>,
+    encoder: &RowEncoder,
+    partition: Option<Arc<str>>,
+    row: &[crate::transform::Field],
+    tag: &RowTag,
+) -> Result<Op, Prepared> {
+    match encoder.encode(row) {
+        Ok(encoded) => Ok(Op {
+            sink: sink.clone(),
+            partition,
+            action: OpAction::Row(encoded),
+            tag: tag.clone(),
+        }),
+        Err(RowError {
+            unknown_field: true,
+            reason,
+            ..
+        }) => Err(Prepared::UnknownField(reason)),
+        Err(e) => Err(Prepared::Failed(ErrorClass::SchemaMismatch, e.reason)),
+    }
+}
+
+impl Preparer {
+    /// A record's outcome, its rows encoded and its keys checked against
+    /// their collections' schemas (`encoder`: the default collection's).
+    fn prepare(&self, outcome: &RecordOutcome, record: &RowTag, encoder: &RowEncoder) -> Prepared {
+        let default = self.sinks.default_sink();
+        match outcome {
+            RecordOutcome::Skip => Prepared::Skipped,
+            RecordOutcome::Rows(rows) if rows.is_empty() => Prepared::Skipped,
+            RecordOutcome::Rows(rows) => {
+                match rows
+                    .iter()
+                    .map(|row| row_op(default, encoder, None, row, record))
+                    .collect()
+                {
+                    Ok(ops) => Prepared::Ops(ops),
+                    Err(failed) => failed,
+                }
+            }
+            RecordOutcome::Changes(changes) if changes.is_empty() => Prepared::Skipped,
+            RecordOutcome::Changes(changes) => {
+                let mut ops = Vec::with_capacity(changes.len());
+                for change in changes {
+                    if let Err(failed) = self.change_ops(change, record, encoder, &mut ops) {
+                        return failed;
+                    }
+                }
+                Prepared::Ops(ops)
+            }
+            RecordOutcome::Error(reason) => {
+                Prepared::Failed(ErrorClass::TransformError, reason.clone())
+            }
+            RecordOutcome::Fault { kind, reason } => {
+                Prepared::Failed(ErrorClass::TransformFault, format!("{kind}: {reason}"))
+            }
         }
-        RecordOutcome::Fault { kind, reason } => {
-            Prepared::Failed(ErrorClass::TransformFault, format!("{kind}: {reason}"))
+    }
+
+    /// One change's ops, appended to `ops`: its row, or one delete per key.
+    fn change_ops(
+        &self,
+        change: &Change,
+        record: &RowTag,
+        default_encoder: &RowEncoder,
+        ops: &mut Vec<Op>,
+    ) -> Result<(), Prepared> {
+        let name = change.target.collection.as_deref();
+        let sink = match self.sinks.get(name) {
+            Ok(Some(sink)) => Ok(sink),
+            Ok(None) => self.runtime.block_on(self.sinks.resolve(name)),
+            Err(e) => Err(e),
         }
+        .map_err(|e| Prepared::Failed(ErrorClass::UnknownCollection, e.to_string()))?;
+        let partition: Option<Arc<str>> = change.target.partition.as_deref().map(Into::into);
+        if partition.is_some() && sink.api() == RestApi::V1 {
+            return Err(Prepared::Failed(
+                ErrorClass::SchemaMismatch,
+                format!(
+                    "collection `{}`: REST v1 (Milvus 2.3) cannot write to a named partition; leave target.partition out",
+                    sink.schema().name
+                ),
+            ));
+        }
+        let is_default = Arc::ptr_eq(&sink, self.sinks.default_sink());
+        let own;
+        let encoder = if is_default {
+            default_encoder
+        } else {
+            own = sink.encoder();
+            &own
+        };
+        match &change.action {
+            Action::Row(row) => match row_op(&sink, encoder, partition, row, record) {
+                Ok(op) => ops.push(op),
+                Err(Prepared::UnknownField(reason)) if !is_default => {
+                    return Err(Prepared::Failed(ErrorClass::SchemaMismatch, reason));
+                }
+                Err(failed) => return Err(failed),
+            },
+            Action::Delete(keys) => {
+                for key in keys {
+                    let key = encoder
+                        .key(key)
+                        .map_err(|e| Prepared::Failed(ErrorClass::SchemaMismatch, e.reason))?;
+                    ops.push(Op {
+                        sink: sink.clone(),
+                        partition: partition.clone(),
+                        action: OpAction::Delete(key),
+                        tag: record.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 

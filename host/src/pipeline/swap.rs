@@ -26,7 +26,8 @@ use crate::config::{Loaded, TransformConfig};
 use crate::observability::Counters;
 use crate::sink::{MilvusSink, RowEncoder};
 use crate::transform::{
-    FaultKind, KafkaRecord, ModuleIdentity, RecordOutcome, TransformEngine, TransformError, Worker,
+    Action, FaultKind, KafkaRecord, ModuleIdentity, RecordOutcome, TransformEngine, TransformError,
+    Worker,
 };
 use anyhow::Context;
 use std::collections::VecDeque;
@@ -253,6 +254,19 @@ pub fn check_sample(
                         at: at(r),
                         reason: e.reason,
                     })?;
+                }
+            }
+            // Rows for `[sink] collection`; those for other collections
+            // are checked when written (their schemas are not at hand).
+            RecordOutcome::Changes(changes) => {
+                for change in &changes {
+                    if let (None, Action::Row(row)) = (&change.target.collection, &change.action) {
+                        encoder.encode(row).map_err(|e| SwapRefusal::Schema {
+                            of,
+                            at: at(r),
+                            reason: e.reason,
+                        })?;
+                    }
                 }
             }
             RecordOutcome::Skip | RecordOutcome::Error(_) => {}

@@ -2,22 +2,22 @@
 //! failed records to the error policy, and commits the chunk's offsets once
 //! all of it is acknowledged; answers the rebalance hook's flush markers.
 
-use super::chunk::{Chunk, RowTag, ToWriter};
+use super::chunk::{Chunk, Op, RowTag, ToWriter};
 use super::inflight::InFlight;
+use super::plan::plan;
 use crate::errors::{ChunkFailures, ErrorClass, FailedRecord, OnError};
-use crate::observability::{self as observe, Counters};
-use crate::sink::{EncodedRow, MilvusSink, RowFailure, WriteError};
+use crate::observability::{self as observe, Counters, add};
+use crate::sink::{Part, RowFailure, WriteError};
 use crate::source::{NextOffsets, Source, TopicPartition};
 use anyhow::Context;
 use rdkafka::consumer::CommitMode;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub struct Writer {
-    pub sink: Arc<MilvusSink>,
     pub source: Arc<Source>,
     pub on_error: OnError,
     pub counters: Arc<Counters>,
@@ -86,13 +86,13 @@ impl Writer {
 
     async fn write_and_commit(&mut self, chunk: Chunk) -> anyhow::Result<()> {
         let Chunk {
-            rows,
+            ops,
             failed,
             mut next_offsets,
             bytes,
             transform_version,
         } = chunk;
-        self.write(&rows, failed, &transform_version).await?;
+        self.write(ops, failed, &transform_version).await?;
         // Never commit for a partition another member owns now.
         self.source.retain_assigned(&mut next_offsets);
         self.source
@@ -107,12 +107,13 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes the chunk's rows and dead-letters its failed records (those of
-    /// the preparer, then the rows the sink could not write); returns once
-    /// all is acknowledged.
+    /// Writes the chunk's changes in the order `plan` gives and dead-letters
+    /// its failed records (those of the preparer, then the rows and deletes
+    /// the sink could not write, each record once); returns once all is
+    /// acknowledged.
     async fn write(
         &self,
-        rows: &[(EncodedRow, RowTag)],
+        ops: Vec<Op>,
         failed: Vec<FailedRecord>,
         version: &Arc<str>,
     ) -> anyhow::Result<()> {
@@ -120,9 +121,16 @@ impl Writer {
         for failed in failed {
             failures.dead_letter(failed).await?;
         }
+        let plan = plan(ops);
+        add(&self.counters.superseded, plan.superseded);
         let mut rejected = Vec::new();
         let mut stopped = None;
+        let mut seen = HashSet::new();
         let mut on_failed_row = |tag: &RowTag, failure: RowFailure| {
+            // A record with several changes fails once.
+            if !seen.insert((tag.topic.clone(), tag.partition, tag.offset)) {
+                return ControlFlow::Continue(());
+            }
             let failed = failed_row(tag, failure, version);
             match self.on_error.record_failed(&self.counters, failed) {
                 Ok(Some(failed)) => rejected.push(failed),
@@ -134,13 +142,35 @@ impl Writer {
             }
             ControlFlow::Continue(())
         };
-        self.sink
-            .write_rows(rows, &self.shutdown, &self.counters, &mut on_failed_row)
-            .await
-            .map_err(|e| {
-                anyhow::Error::new(e)
-                    .context("writing to Milvus (nothing from this batch on is committed)")
-            })?;
+        'steps: for step in &plan.steps {
+            let partition = step.partition.as_deref();
+            let parts = [
+                Part::Deletes {
+                    partition,
+                    keys: &step.deletes,
+                },
+                Part::Rows {
+                    partition,
+                    rows: &step.rows,
+                },
+            ];
+            for part in parts {
+                let report = step
+                    .sink
+                    .write_part(part, &self.shutdown, &self.counters, &mut on_failed_row)
+                    .await
+                    .map_err(|e| {
+                        anyhow::Error::new(e).context(format!(
+                            "writing to Milvus collection `{}` (nothing from this batch on is committed)",
+                            step.sink.schema().name
+                        ))
+                    })?;
+                // `on_failed_row` broke off under the `stop` policy.
+                if report.stopped {
+                    break 'steps;
+                }
+            }
+        }
         if let Some(stop) = stopped {
             return Err(stop);
         }

@@ -10,14 +10,34 @@ use bytes::Bytes;
 use std::collections::HashSet;
 use std::fmt;
 
+/// What a request body asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Rows to insert or upsert (`data`).
+    Rows,
+    /// Primary keys to delete (`filter` on REST v2, `id` on REST v1).
+    Delete,
+}
+
 /// A finished write request body.
 #[derive(Clone)]
 pub struct BatchBody {
     bytes: Bytes,
     rows: usize,
+    kind: BodyKind,
 }
 
 impl BatchBody {
+    /// A body of `kind` holding `rows` rows (or keys to delete).
+    pub(crate) fn new(bytes: Bytes, rows: usize, kind: BodyKind) -> BatchBody {
+        BatchBody { bytes, rows, kind }
+    }
+
+    /// Rows to write, or keys to delete.
+    pub fn kind(&self) -> BodyKind {
+        self.kind
+    }
+
     /// The JSON body.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -28,7 +48,7 @@ impl BatchBody {
         self.bytes.clone()
     }
 
-    /// Rows in the body.
+    /// Rows in the body (keys, for a delete).
     pub fn rows(&self) -> usize {
         self.rows
     }
@@ -48,6 +68,7 @@ impl BatchBody {
 impl fmt::Debug for BatchBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchBody")
+            .field("kind", &self.kind)
             .field("rows", &self.rows)
             .field("bytes", &self.bytes.len())
             .finish()
@@ -146,13 +167,21 @@ impl<T> BatchBuilder<T> {
         max_rows: usize,
         max_bytes: usize,
     ) -> Self {
+        Self::with_partition(collection, database, None, max_rows, max_bytes)
+    }
+
+    /// [`BatchBuilder::new`], for rows of `partition` when given (REST v2
+    /// `partitionName`).
+    pub fn with_partition(
+        collection: &str,
+        database: Option<&str>,
+        partition: Option<&str>,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Self {
         let mut head = Vec::with_capacity(64);
-        head.extend_from_slice(b"{\"collectionName\":");
-        serde_json::to_writer(&mut head, collection).expect("writing to a Vec cannot fail");
-        if let Some(db) = database {
-            head.extend_from_slice(b",\"dbName\":");
-            serde_json::to_writer(&mut head, db).expect("writing to a Vec cannot fail");
-        }
+        head.extend_from_slice(b"{");
+        write_target(&mut head, collection, database, partition);
         head.extend_from_slice(b",\"data\":[");
         let mut buf = Vec::new();
         buf.extend_from_slice(&head);
@@ -248,9 +277,31 @@ impl<T> BatchBuilder<T> {
             body: BatchBody {
                 bytes: Bytes::from(bytes),
                 rows,
+                kind: BodyKind::Rows,
             },
             tags: std::mem::take(&mut self.tags),
         })
+    }
+}
+
+/// `"collectionName":..[,"dbName":..][,"partitionName":..]`, the start of
+/// every write and delete body.
+pub(crate) fn write_target(
+    out: &mut Vec<u8>,
+    collection: &str,
+    database: Option<&str>,
+    partition: Option<&str>,
+) {
+    let mut key = |name: &[u8], value: &str| {
+        out.extend_from_slice(name);
+        serde_json::to_writer(&mut *out, value).expect("writing to a Vec cannot fail");
+    };
+    key(b"\"collectionName\":", collection);
+    if let Some(db) = database {
+        key(b",\"dbName\":", db);
+    }
+    if let Some(p) = partition {
+        key(b",\"partitionName\":", p);
     }
 }
 

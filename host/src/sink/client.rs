@@ -9,7 +9,7 @@
 //! is always read.
 
 use super::answer::{Answer, parse_id, request_failure};
-use super::batch::{BatchBody, BatchBuilder};
+use super::batch::{BatchBody, BatchBuilder, BodyKind};
 use super::encode::RowEncoder;
 use super::error::{FailureClass, SinkError, WriteError, WriteOk};
 use super::refresh::SchemaRef;
@@ -27,13 +27,13 @@ use tracing::{debug, info, warn};
 
 /// A connection to one Milvus collection, ready to write batches.
 pub struct MilvusSink {
-    endpoint: Endpoint,
+    pub(super) endpoint: Endpoint,
     api: RestApi,
     op: WriteOp,
     /// Replaced when the collection gains fields (`refresh.rs`).
     encoder: RwLock<Arc<RowEncoder>>,
-    batch_max_rows: usize,
-    batch_max_bytes: usize,
+    pub(super) batch_max_rows: usize,
+    pub(super) batch_max_bytes: usize,
     retry: RetryPolicy,
 }
 
@@ -199,9 +199,16 @@ impl MilvusSink {
 
     /// An empty batch for this collection, with the configured limits.
     pub fn batch_builder<T>(&self) -> BatchBuilder<T> {
-        BatchBuilder::new(
+        self.batch_builder_for(None)
+    }
+
+    /// An empty batch for `partition` of this collection (the default
+    /// partition when `None`), with the configured limits.
+    pub fn batch_builder_for<T>(&self, partition: Option<&str>) -> BatchBuilder<T> {
+        BatchBuilder::with_partition(
             &self.schema().name,
             self.endpoint.database.as_deref(),
+            partition,
             self.batch_max_rows,
             self.batch_max_bytes,
         )
@@ -223,12 +230,23 @@ impl MilvusSink {
         self.endpoint.describe(self.api, &self.schema().name).await
     }
 
-    /// Sends one batch. `Ok` only when Milvus acknowledged every row of it.
+    /// What a body asks Milvus to do, for messages.
+    fn verb(&self, body: &BatchBody) -> &'static str {
+        match (body.kind(), self.op) {
+            (BodyKind::Delete, _) => "delete",
+            (BodyKind::Rows, WriteOp::Insert) => "insert",
+            (BodyKind::Rows, WriteOp::Upsert) => "upsert",
+        }
+    }
+
+    /// Sends one batch. `Ok` only when Milvus acknowledged every row of it
+    /// (every key, for a delete).
     pub async fn write(&self, body: &BatchBody) -> Result<WriteOk, WriteError> {
-        let request = self
-            .endpoint
-            .write_request(self.api, self.op, body.bytes())
-            .map_err(|reason| WriteError::Fatal { reason })?;
+        let request = match body.kind() {
+            BodyKind::Rows => self.endpoint.write_request(self.api, self.op, body.bytes()),
+            BodyKind::Delete => self.endpoint.delete_request(self.api, body.bytes()),
+        }
+        .map_err(|reason| WriteError::Fatal { reason })?;
         let started = Instant::now();
         let response = self
             .endpoint
@@ -252,20 +270,23 @@ impl MilvusSink {
             retry_after: None,
             after_few: None,
         })?;
-        let result = self.write_answer(status, &answer, body.rows(), retry_after);
+        let result = match body.kind() {
+            BodyKind::Rows => self.write_answer(status, &answer, body.rows(), retry_after),
+            BodyKind::Delete => self.delete_answer(status, &answer, body.rows(), retry_after),
+        };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok(ok) => debug!(
                 rows = ok.rows,
                 bytes = body.len(),
-                op = %self.op,
+                op = self.verb(body),
                 elapsed_ms,
                 "Batch written."
             ),
             Err(e) => debug!(
                 rows = body.rows(),
                 bytes = body.len(),
-                op = %self.op,
+                op = self.verb(body),
                 status,
                 class = ?e.class(),
                 error = %e,
@@ -297,6 +318,33 @@ impl MilvusSink {
         }
     }
 
+    /// A write or delete answer that is not a success, as an error.
+    pub(super) fn failed_answer(
+        &self,
+        status: u16,
+        answer: Answer,
+        retry_after: Option<Duration>,
+    ) -> WriteError {
+        let code = answer.code;
+        let text = answer.describe();
+        match classify(status, code) {
+            FailureClass::Retryable
+            | FailureClass::RetryThenHalve
+            | FailureClass::RetryThenStop => WriteError::Retryable {
+                reason: format!("Milvus is busy or unavailable: {text}"),
+                retry_after,
+                after_few: after_few(status, code),
+            },
+            FailureClass::Rejected => WriteError::Rejected {
+                code: code.unwrap_or(i64::from(status)),
+                message: answer.message,
+            },
+            FailureClass::Fatal => WriteError::Fatal {
+                reason: self.fatal_reason(status, code, &text),
+            },
+        }
+    }
+
     /// Turns the answer to a write into an outcome.
     pub(crate) fn write_answer(
         &self,
@@ -309,24 +357,7 @@ impl MilvusSink {
         let schema = self.schema();
         let collection = &schema.name;
         if !answer.is_success(self.api) {
-            let code = answer.code;
-            let text = answer.describe();
-            return Err(match classify(status, code) {
-                FailureClass::Retryable
-                | FailureClass::RetryThenHalve
-                | FailureClass::RetryThenStop => WriteError::Retryable {
-                    reason: format!("Milvus is busy or unavailable: {text}"),
-                    retry_after,
-                    after_few: after_few(status, code),
-                },
-                FailureClass::Rejected => WriteError::Rejected {
-                    code: code.unwrap_or(i64::from(status)),
-                    message: answer.message,
-                },
-                FailureClass::Fatal => WriteError::Fatal {
-                    reason: self.fatal_reason(status, code, &text),
-                },
-            });
+            return Err(self.failed_answer(status, answer, retry_after));
         }
         let (count_key, ids_key) = match self.op {
             WriteOp::Insert => ("insertCount", "insertIds"),

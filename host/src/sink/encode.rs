@@ -5,12 +5,14 @@
 //! an Int8 out of range, extra keys dropped), so every check that Milvus
 //! would skip is made here, and a bad row is an error that names its field.
 
+mod keys;
 mod values;
 mod vectors;
 
 use super::RestApi;
 use super::schema::{CollectionSchema, DataType, FieldSchema};
 use crate::transform::{ArrayValue, Field, Value};
+use keys::*;
 use std::collections::HashMap;
 use std::fmt;
 use values::*;
@@ -283,6 +285,16 @@ impl RowEncoder {
                 },
                 Value::Array(a),
             ) => write_array(name, *element, *max_capacity, a, out)?,
+            (DataType::FloatVector { dim }, Value::FloatVectorJson(text)) => {
+                write_float_vector_json(name, *dim, text, out)?
+            }
+            (
+                DataType::Float16Vector { dim } | DataType::BFloat16Vector { dim },
+                Value::FloatVectorJson(text),
+            ) => {
+                let v = Value::FloatVector(parse_float_vector_json(name, text)?);
+                write_float_vector(fs, *dim, &v, out)?
+            }
             (
                 DataType::FloatVector { dim }
                 | DataType::Float16Vector { dim }

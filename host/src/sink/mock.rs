@@ -151,3 +151,38 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) 
     );
     let _ = stream.flush();
 }
+
+/// A sink for collection `collection` (id Int64 primary key, v
+/// FloatVector(2)) at an address nothing answers: for tests of what is
+/// built and decided without a server. `write_mode`: `insert` or `upsert`.
+pub(crate) fn offline_sink(collection: &str, write_mode: &str) -> super::MilvusSink {
+    use super::schema::{CollectionSchema, DataType, FieldSchema};
+    let config: super::SinkConfig = toml::from_str(&format!(
+        "endpoint = \"http://127.0.0.1:9\"\ncollection = \"{collection}\"\nwrite_mode = \"{write_mode}\""
+    ))
+    .expect("a valid [sink]");
+    let field = |name: &str, data_type, primary| FieldSchema {
+        name: name.into(),
+        data_type,
+        primary,
+        auto_id: false,
+        nullable: false,
+        has_default: false,
+        function_output: false,
+    };
+    let schema = CollectionSchema {
+        name: collection.into(),
+        fields: vec![
+            field("id", DataType::Int64, true),
+            field("v", DataType::FloatVector { dim: 2 }, false),
+        ],
+        primary: "id".into(),
+        auto_id: false,
+        dynamic: false,
+        allow_insert_auto_id: false,
+        loaded: Some(true),
+    };
+    let endpoint = super::request_builder::Endpoint::new(&config, None).expect("a valid endpoint");
+    super::MilvusSink::from_parts(&config, endpoint, super::RestApi::V2, schema)
+        .expect("a sink for a plain schema")
+}

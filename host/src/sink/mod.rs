@@ -23,6 +23,8 @@
 mod answer;
 mod batch;
 mod client;
+mod collections;
+mod delete;
 mod encode;
 mod error;
 mod refresh;
@@ -37,14 +39,15 @@ pub(crate) mod mock;
 /// Kept here for `kmv_host::sink::Secret`; it lives in `common::env`.
 pub use crate::common::env::Secret;
 pub use crate::common::retry::RetryPolicy;
-pub use batch::{Batch, BatchBody, BatchBuilder, PushError, PushRefusal};
+pub use batch::{Batch, BatchBody, BatchBuilder, BodyKind, PushError, PushRefusal};
 pub use client::MilvusSink;
+pub use collections::{Sinks, TargetError};
 pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
 pub use error::{AfterFew, FailureClass, SinkError, WriteError, WriteOk};
 pub use refresh::{SchemaChange, SchemaRef};
 pub use retry::classify;
 pub use schema::{CollectionSchema, DataType, ElementType, FieldSchema, SchemaError};
-pub use write::{RowFailure, WriteReport};
+pub use write::{Part, RowFailure, WriteReport};
 
 use crate::common::invalid::Invalid;
 use serde::Deserialize;
@@ -66,8 +69,13 @@ pub struct SinkConfig {
     pub token: Option<Secret>,
     /// The database (REST v2 and Milvus 2.3 `dbName`).
     pub database: Option<String>,
-    /// The collection rows are written to.
+    /// The collection rows are written to, unless a change names another.
     pub collection: String,
+    /// Other collections changes may name: names, or patterns where `*`
+    /// matches any characters (`docs_*`). Names are described at start,
+    /// a pattern's collections when a change first names one.
+    #[serde(default)]
+    pub collections: Vec<String>,
     /// `insert`, `upsert`, or `auto`: upsert when the primary key is set by
     /// the rows, insert on auto-id collections.
     #[serde(default)]
@@ -247,6 +255,18 @@ impl SinkConfig {
                 format!(
                     "must be at least sink.batch_max_bytes ({}), or no batch could be handed to the writer",
                     self.batch_max_bytes
+                ),
+            );
+        }
+        if let Some(bad) = self.collections.iter().find(|c| {
+            c.is_empty()
+                || c.chars()
+                    .any(|ch| !(ch.is_ascii_alphanumeric() || ch == '_' || ch == '*'))
+        }) {
+            return invalid(
+                "collections",
+                format!(
+                    "`{bad}` is not a collection name or pattern (letters, digits, `_`, and `*` for any characters)"
                 ),
             );
         }

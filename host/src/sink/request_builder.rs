@@ -189,6 +189,16 @@ impl Endpoint {
             RestApi::V2 => format!("/v2/vectordb/entities/{op}"),
             RestApi::V1 => format!("/v1/vector/{op}"),
         };
+        self.post(&path, api, body)
+    }
+
+    /// `POST {base}{path}` with `body` and the headers of `api`.
+    pub(super) fn post(
+        &self,
+        path: &str,
+        api: RestApi,
+        body: Bytes,
+    ) -> Result<reqwest::Request, String> {
         let b = self
             .http
             .post(format!("{}{path}", self.base))

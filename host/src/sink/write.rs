@@ -7,9 +7,9 @@
 //! when the caller says so.
 
 use super::WriteOp;
-use super::batch::{Batch, BatchBody, PushRefusal};
+use super::batch::{Batch, BatchBody, BodyKind, PushRefusal};
 use super::client::MilvusSink;
-use super::encode::EncodedRow;
+use super::encode::{EncodedRow, PrimaryKey};
 use super::error::{AfterFew, FEW_ATTEMPTS, WriteError, WriteOk};
 use crate::common::retry::{Retry, retry};
 use crate::observability::{self as observe, Counters, names};
@@ -37,7 +37,7 @@ pub enum RowFailure {
 /// What [`MilvusSink::write_rows`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WriteReport {
-    /// Rows Milvus acknowledged.
+    /// Rows Milvus acknowledged (keys, for deletes).
     pub rows: u64,
     /// Write requests Milvus acknowledged.
     pub batches: u64,
@@ -54,10 +54,50 @@ const UNREACHABLE_LOG_INTERVAL: Duration = Duration::from_secs(30);
 /// A row handed to `on_failed_row`: go on, or stop writing now.
 type OnFailedRow<'a, T> = &'a mut (dyn FnMut(&T, RowFailure) -> ControlFlow<()> + Send);
 
-/// One `write_rows` call under way.
+/// What one call writes: rows, or keys to delete, each with its caller's
+/// tag, for the default partition or a named one.
+#[derive(Debug)]
+pub enum Part<'a, T> {
+    /// Rows to insert or upsert.
+    Rows {
+        partition: Option<&'a str>,
+        rows: &'a [(EncodedRow, T)],
+    },
+    /// Primary keys to delete.
+    Deletes {
+        partition: Option<&'a str>,
+        keys: &'a [(PrimaryKey, T)],
+    },
+}
+
+impl<T> Clone for Part<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Part<'_, T> {}
+
+impl<'a, T> Part<'a, T> {
+    fn len(&self) -> usize {
+        match self {
+            Part::Rows { rows, .. } => rows.len(),
+            Part::Deletes { keys, .. } => keys.len(),
+        }
+    }
+
+    fn tag(&self, i: usize) -> &'a T {
+        match self {
+            Part::Rows { rows, .. } => &rows[i].1,
+            Part::Deletes { keys, .. } => &keys[i].1,
+        }
+    }
+}
+
+/// One `write_part` call under way.
 struct Writing<'a, T> {
     sink: &'a MilvusSink,
-    rows: &'a [(EncodedRow, T)],
+    part: Part<'a, T>,
     stop: &'a AtomicBool,
     counters: &'a Counters,
     report: WriteReport,
@@ -82,15 +122,32 @@ impl MilvusSink {
         counters: &Counters,
         on_failed_row: &mut (dyn FnMut(&T, RowFailure) -> ControlFlow<()> + Send),
     ) -> Result<WriteReport, WriteError> {
+        let part = Part::Rows {
+            partition: None,
+            rows,
+        };
+        self.write_part(part, stop, counters, on_failed_row).await
+    }
+
+    /// [`MilvusSink::write_rows`] for rows or deletes, of any partition:
+    /// deletes go in requests of at most `batch_max_rows` keys, and a
+    /// delete Milvus rejects is halved like a batch of rows.
+    pub async fn write_part<T: Sync>(
+        &self,
+        part: Part<'_, T>,
+        stop: &AtomicBool,
+        counters: &Counters,
+        on_failed_row: &mut (dyn FnMut(&T, RowFailure) -> ControlFlow<()> + Send),
+    ) -> Result<WriteReport, WriteError> {
         let mut w = Writing {
             sink: self,
-            rows,
+            part,
             stop,
             counters,
             report: WriteReport::default(),
         };
         let mut i = 0;
-        while i < rows.len() {
+        while i < part.len() {
             let ControlFlow::Continue(batch) = w.fill_batch(&mut i, on_failed_row) else {
                 w.report.stopped = true;
                 break;
@@ -115,9 +172,19 @@ impl<T: Sync> Writing<'_, T> {
         i: &mut usize,
         on_failed_row: OnFailedRow<'_, T>,
     ) -> ControlFlow<(), Option<Batch<usize>>> {
-        let mut builder = self.sink.batch_builder::<usize>();
-        while *i < self.rows.len() {
-            let Err(e) = builder.push(self.rows[*i].0.clone(), *i) else {
+        let (partition, rows) = match self.part {
+            Part::Rows { partition, rows } => (partition, rows),
+            Part::Deletes { partition, keys } => {
+                let taken = self.sink.delete_batch_len(partition, keys, *i);
+                let tags: Vec<usize> = (*i..*i + taken).collect();
+                *i += taken;
+                let body = self.sink.delete_body(partition, keys, &tags);
+                return ControlFlow::Continue(Some(Batch { body, tags }));
+            }
+        };
+        let mut builder = self.sink.batch_builder_for::<usize>(partition);
+        while *i < rows.len() {
+            let Err(e) = builder.push(rows[*i].0.clone(), *i) else {
                 *i += 1;
                 continue;
             };
@@ -129,7 +196,7 @@ impl<T: Sync> Writing<'_, T> {
                     break;
                 }
                 refusal => {
-                    let flow = on_failed_row(&self.rows[*i].1, RowFailure::Refused(refusal));
+                    let flow = on_failed_row(&rows[*i].1, RowFailure::Refused(refusal));
                     *i += 1;
                     flow?;
                 }
@@ -159,7 +226,7 @@ impl<T: Sync> Writing<'_, T> {
                 None => self.sub_batch(&idx[range.clone()])?,
             };
             match self.write_with_retry(&body).await {
-                Ok(ok) => self.wrote(&ok),
+                Ok(ok) => self.wrote(&ok, body.kind()),
                 Err(WriteError::Rejected { code, message }) => {
                     // Before failing any row: is it the collection that changed?
                     if !described {
@@ -167,7 +234,7 @@ impl<T: Sync> Writing<'_, T> {
                         self.sink.refresh_schema().await?;
                     }
                     if range.len() == 1 {
-                        let tag = &self.rows[idx[range.start]].1;
+                        let tag = self.part.tag(idx[range.start]);
                         if on_failed_row(tag, RowFailure::Rejected { code, message }).is_break() {
                             return Ok(ControlFlow::Break(()));
                         }
@@ -183,11 +250,17 @@ impl<T: Sync> Writing<'_, T> {
         Ok(ControlFlow::Continue(()))
     }
 
-    /// The body of the rows `rows[i]` for each `i` of `part`.
+    /// The body of the rows (or keys) `i` for each `i` of `part`.
     fn sub_batch(&self, part: &[usize]) -> Result<BatchBody, WriteError> {
-        let mut builder = self.sink.batch_builder::<usize>();
+        let (partition, rows) = match self.part {
+            Part::Rows { partition, rows } => (partition, rows),
+            Part::Deletes { partition, keys } => {
+                return Ok(self.sink.delete_body(partition, keys, part));
+            }
+        };
+        let mut builder = self.sink.batch_builder_for::<usize>(partition);
         for &i in part {
-            if let Err(e) = builder.push(self.rows[i].0.clone(), i) {
+            if let Err(e) = builder.push(rows[i].0.clone(), i) {
                 return Err(WriteError::Fatal {
                     reason: format!("internal: a sub-batch refused a row it held before: {e}"),
                 });
@@ -201,14 +274,21 @@ impl<T: Sync> Writing<'_, T> {
         }
     }
 
-    /// Counts a batch Milvus took.
-    fn wrote(&mut self, ok: &WriteOk) {
+    /// Counts a batch Milvus took (rows written, or keys deleted).
+    fn wrote(&mut self, ok: &WriteOk, kind: BodyKind) {
         let rows = ok.rows as u64;
         self.report.rows += rows;
         self.report.batches += 1;
+        let (written, deleted) = match kind {
+            BodyKind::Rows => (rows, 0),
+            BodyKind::Delete => (0, rows),
+        };
         self.counters
             .rows_written
-            .fetch_add(rows, Ordering::Relaxed);
+            .fetch_add(written, Ordering::Relaxed);
+        self.counters.deletes.fetch_add(deleted, Ordering::Relaxed);
+        self.counters
+            .collection_wrote(&self.sink.schema().name, written, deleted);
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         self.counters.wrote_batch();
     }

@@ -1,10 +1,10 @@
 //! Compiling, caching, linking and pre-instantiating a transform component.
 
-use super::bindings::{Transform, TransformPre, WIT_PACKAGE};
+use super::bindings::{Contract, Transform, TransformPre, v0_1};
 use super::config::{TransformConfig, table_to_json};
 use super::error::TransformError;
 use super::host::{EPOCH_TICK, State};
-use super::worker::{Limits, Shared, Worker};
+use super::worker::{Limits, Pre, Shared, Worker};
 use crate::common::identity::ModuleIdentity;
 use crate::embed::{EmbedderConfig, Embedders};
 use std::collections::BTreeMap;
@@ -76,6 +76,14 @@ impl TransformEngine {
     /// The loaded module's identity.
     pub fn identity(&self) -> &ModuleIdentity {
         &self.shared.identity
+    }
+
+    /// The contract version the module was built for.
+    pub fn contract(&self) -> Contract {
+        match self.shared.pre {
+            Pre::Current(_) => Contract::V0_2,
+            Pre::V0_1(_) => Contract::V0_1,
+        }
     }
 
     /// Creates a worker: a new instance, with `init` already called.
@@ -152,25 +160,36 @@ fn read_component(module: &Path) -> Result<(Vec<u8>, ModuleIdentity), TransformE
 }
 
 /// Compiles the component, checks its contract version and links the WASI
-/// and `kmv:transform` imports.
-fn link(
-    module: &Path,
-    engine: &Engine,
-    bytes: &[u8],
-) -> Result<TransformPre<State>, TransformError> {
+/// and `kmv:transform` imports of that version.
+fn link(module: &Path, engine: &Engine, bytes: &[u8]) -> Result<Pre, TransformError> {
     let load_error = |e: wasmtime::Error| TransformError::Load {
         path: module.to_path_buf(),
         reason: format!("{e:#}"),
     };
     let component = Component::new(engine, bytes).map_err(load_error)?;
-    check_wit_version(module, engine, &component)?;
+    let contract = check_wit_version(module, engine, &component)?;
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
-    Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(load_error)?;
-    linker
-        .instantiate_pre(&component)
-        .and_then(TransformPre::new)
-        .map_err(load_error)
+    match contract {
+        Contract::V0_2 => {
+            Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+                .map_err(load_error)?;
+            linker
+                .instantiate_pre(&component)
+                .and_then(TransformPre::new)
+                .map(Pre::Current)
+                .map_err(load_error)
+        }
+        Contract::V0_1 => {
+            v0_1::Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+                .map_err(load_error)?;
+            linker
+                .instantiate_pre(&component)
+                .and_then(v0_1::TransformPre::new)
+                .map(Pre::V0_1)
+                .map_err(load_error)
+        }
+    }
 }
 fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), TransformError> {
     let not = |reason: &str| TransformError::NotComponent {
@@ -186,13 +205,16 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), TransformErro
     }
 }
 
-/// Refuses a component that imports another version of `kmv:transform`.
+/// The contract version the component imports; refuses one the host does
+/// not run. A component that imports nothing of `kmv:transform` (it never
+/// logs or embeds) is taken for the newest.
 fn check_wit_version(
     path: &Path,
     engine: &Engine,
     component: &Component,
-) -> Result<(), TransformError> {
+) -> Result<Contract, TransformError> {
     let wanted_prefix = "kmv:transform/";
+    let mut contract = None;
     for (name, _) in component.component_type().imports(engine) {
         if let Some(rest) = name.strip_prefix(wanted_prefix) {
             let version = rest
@@ -200,15 +222,18 @@ fn check_wit_version(
                 .map(|(_, v)| v)
                 .unwrap_or("(no version)");
             let found = format!("kmv:transform@{version}");
-            if found != WIT_PACKAGE {
-                return Err(TransformError::WrongVersion {
-                    path: path.to_path_buf(),
-                    found,
-                });
+            match Contract::from_package(&found) {
+                Some(c) => contract = Some(c),
+                None => {
+                    return Err(TransformError::WrongVersion {
+                        path: path.to_path_buf(),
+                        found,
+                    });
+                }
             }
         }
     }
-    Ok(())
+    Ok(contract.unwrap_or(Contract::V0_2))
 }
 
 fn build_engine(

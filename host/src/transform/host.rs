@@ -1,7 +1,7 @@
 //! The host side of one instance: its state (WASI context, memory limiter,
 //! captured stderr, call clock) and the WIT `host` imports, `log` and `embed`.
 
-use super::bindings::kmv;
+use super::bindings::{Level, current, v0_1};
 use super::limiter::MemoryLimiter;
 use crate::embed::Embedders;
 use std::sync::Arc;
@@ -108,11 +108,11 @@ impl WasiView for State {
     }
 }
 
-impl kmv::transform::types::Host for State {}
+impl current::kmv::transform::types::Host for State {}
+impl v0_1::kmv::transform::types::Host for State {}
 
-impl kmv::transform::host::Host for State {
-    fn log(&mut self, level: kmv::transform::types::Level, message: String) {
-        use kmv::transform::types::Level;
+impl current::kmv::transform::host::Host for State {
+    fn log(&mut self, level: Level, message: String) {
         let transform = &*self.transform;
         match level {
             Level::Trace => tracing::trace!(target: TARGET, transform, "{message}"),
@@ -139,5 +139,16 @@ impl kmv::transform::host::Host for State {
             "Embedded texts for the transform."
         );
         result
+    }
+}
+
+/// 0.1.0 components get the same imports.
+impl v0_1::kmv::transform::host::Host for State {
+    fn log(&mut self, level: v0_1::kmv::transform::types::Level, message: String) {
+        current::kmv::transform::host::Host::log(self, level.into(), message)
+    }
+
+    fn embed(&mut self, embedder: String, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        current::kmv::transform::host::Host::embed(self, embedder, texts)
     }
 }

@@ -31,7 +31,7 @@ impl Serialize for ValueJson<'_> {
             Value::Double(d) if d.is_finite() => s.serialize_f64(*d),
             Value::Double(d) => Err(S::Error::custom(format!("{d} is not a JSON number"))),
             Value::Varchar(v) => s.serialize_str(v),
-            Value::Json(text) => {
+            Value::Json(text) | Value::FloatVectorJson(text) => {
                 let raw: &serde_json::value::RawValue = serde_json::from_str(text)
                     .map_err(|e| S::Error::custom(format!("not valid JSON text: {e}")))?;
                 raw.serialize(s)

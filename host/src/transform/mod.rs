@@ -25,7 +25,10 @@ mod limiter;
 mod worker;
 
 pub use crate::common::identity::ModuleIdentity;
-pub use bindings::{ArrayValue, Field, Header, KafkaRecord, Level, Value, WIT_PACKAGE};
+pub use bindings::{
+    Action, ArrayValue, Change, Contract, Field, Header, KafkaRecord, Key, Level, Target, Value,
+    WIT_PACKAGE,
+};
 pub use config::{TransformConfig, table_to_json};
 pub use engine::{EngineBuilder, TransformEngine};
 pub use error::TransformError;

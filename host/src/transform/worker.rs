@@ -1,6 +1,6 @@
 //! One long-lived transform instance and the fault isolation around it.
 
-use super::bindings::{Field, KafkaRecord, Outcome, Transform, TransformPre};
+use super::bindings::{Change, Field, KafkaRecord, Outcome, Transform, TransformPre, v0_1};
 use super::error::TransformError;
 use super::host::{CallClock, State, on_deadline};
 use super::limiter::MemoryExceeded;
@@ -9,6 +9,7 @@ use crate::common::identity::ModuleIdentity;
 use crate::embed::Embedders;
 use std::sync::Arc;
 use std::time::Duration;
+use wasmtime::component::Func;
 use wasmtime::{Engine, Store, Trap};
 
 /// Limits applied to every instance and call.
@@ -28,7 +29,7 @@ pub(crate) struct Limits {
 /// configuration handed to `init`. Built by the engine.
 pub(crate) struct Shared {
     pub engine: Engine,
-    pub pre: TransformPre<State>,
+    pub pre: Pre,
     pub identity: ModuleIdentity,
     /// `identity.short()`, made once.
     pub short: Arc<str>,
@@ -38,14 +39,33 @@ pub(crate) struct Shared {
     pub embedders: Embedders,
 }
 
+/// The component, linked and ready to instantiate, by contract version.
+pub(crate) enum Pre {
+    Current(TransformPre<State>),
+    V0_1(v0_1::TransformPre<State>),
+}
+
+/// An instance's exports, by contract version.
+enum Bindings {
+    Current(Transform),
+    /// `process` of a 0.1.0 component, called with 0.2.0 records (the
+    /// same type in both) and returning 0.1.0 outcomes.
+    V0_1 {
+        process: Func,
+    },
+}
+
 /// A row for the collection: named, typed fields.
 pub type Row = Vec<Field>;
 
 /// What became of one input record.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordOutcome {
-    /// Rows to write.
+    /// Rows to write to `[sink] collection`.
     Rows(Vec<Row>),
+    /// Changes to apply in order: rows and deletes, each for a collection
+    /// (contract 0.2.0).
+    Changes(Vec<Change>),
     /// Dropped on purpose by the transform.
     Skip,
     /// The transform rejected the record, with its reason.
@@ -64,7 +84,7 @@ impl RecordOutcome {
     /// record succeeded.
     pub fn error_class(&self) -> Option<ErrorClass> {
         match self {
-            RecordOutcome::Rows(_) | RecordOutcome::Skip => None,
+            RecordOutcome::Rows(_) | RecordOutcome::Changes(_) | RecordOutcome::Skip => None,
             RecordOutcome::Error(_) => Some(ErrorClass::TransformError),
             RecordOutcome::Fault { .. } => Some(ErrorClass::TransformFault),
         }
@@ -107,7 +127,7 @@ struct Fault {
 pub struct Worker {
     shared: Arc<Shared>,
     store: Store<State>,
-    bindings: Transform,
+    bindings: Bindings,
     rebuilds: u64,
 }
 
@@ -216,9 +236,14 @@ impl Worker {
             self.store.set_epoch_deadline(ticks);
         }
         self.store.data_mut().clock = CallClock::start();
-        self.bindings
-            .call_process(&mut self.store, records)
-            .map_err(|e| classify(&self.shared, self.store.data(), e))
+        let called = match &self.bindings {
+            Bindings::Current(b) => b.call_process(&mut self.store, records),
+            Bindings::V0_1 { process } => process
+                .typed::<(&[KafkaRecord],), (Vec<v0_1::Outcome>,)>(&self.store)
+                .and_then(|f| f.call(&mut self.store, (records,)))
+                .map(|(outcomes,)| outcomes.into_iter().map(Outcome::from).collect()),
+        };
+        called.map_err(|e| classify(&self.shared, self.store.data(), e))
     }
 
     fn rebuild(&mut self) -> Result<(), TransformError> {
@@ -231,7 +256,7 @@ impl Worker {
 }
 
 /// A new instance with `init` called.
-fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformError> {
+fn instantiate(shared: &Shared) -> Result<(Store<State>, Bindings), TransformError> {
     let state = State::new(
         shared.limits.memory_limit,
         shared.short.clone(),
@@ -250,11 +275,11 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformEr
         module: shared.short.to_string(),
         reason: classify(shared, store.data(), e).reason,
     };
-    let bindings = match shared.pre.instantiate(&mut store) {
+    let (bindings, init) = match instantiate_version(&shared.pre, &mut store) {
         Ok(b) => b,
         Err(e) => return Err(fault(&store, e)),
     };
-    match bindings.call_init(&mut store, &shared.init_config) {
+    match init.call(&mut store, (&shared.init_config,)).map(|(r,)| r) {
         Ok(Ok(())) => Ok((store, bindings)),
         Ok(Err(message)) => Err(TransformError::Init {
             module: shared.short.to_string(),
@@ -262,6 +287,34 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Transform), TransformEr
         }),
         Err(e) => Err(fault(&store, e)),
     }
+}
+
+/// `init: func(config: string) -> result<_, string>`, the same in every version.
+type Init = wasmtime::component::TypedFunc<(&'static str,), (Result<(), String>,)>;
+
+/// Instantiates the component; its exports and its `init`.
+fn instantiate_version(pre: &Pre, store: &mut Store<State>) -> wasmtime::Result<(Bindings, Init)> {
+    let (instance, bindings) = match pre {
+        Pre::Current(pre) => {
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            let bindings = Transform::new(&mut *store, &instance)?;
+            (instance, Bindings::Current(bindings))
+        }
+        Pre::V0_1(pre) => {
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            // Checks the export's type once, here, rather than at a first call.
+            instance.get_typed_func::<(&[KafkaRecord],), (Vec<v0_1::Outcome>,)>(
+                &mut *store,
+                "process",
+            )?;
+            let process = instance
+                .get_func(&mut *store, "process")
+                .ok_or_else(|| wasmtime::format_err!("the component exports no `process`"))?;
+            (instance, Bindings::V0_1 { process })
+        }
+    };
+    let init = instance.get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, "init")?;
+    Ok((bindings, init))
 }
 
 fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
@@ -329,6 +382,7 @@ impl From<Outcome> for RecordOutcome {
     fn from(o: Outcome) -> RecordOutcome {
         match o {
             Outcome::Rows(rows) => RecordOutcome::Rows(rows),
+            Outcome::Changes(changes) => RecordOutcome::Changes(changes),
             Outcome::Skip => RecordOutcome::Skip,
             Outcome::Error(reason) => RecordOutcome::Error(reason),
         }

@@ -11,12 +11,14 @@
 // Each test file uses some of these helpers.
 #![allow(dead_code, unused_imports)]
 
+mod bench_services;
 mod host;
 mod own_milvus;
 mod pipeline_file;
 mod rest_v2;
 mod services;
 
+pub use bench_services::StartedForBench;
 pub use host::{
     Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_command, summary,
 };

@@ -58,6 +58,7 @@ pub(super) fn kind(v: &Value) -> &'static str {
         Value::Json(_) => "json",
         Value::Array(a) => array_kind(a),
         Value::FloatVector(_) => "float-vector",
+        Value::FloatVectorJson(_) => "float-vector-json",
         Value::BinaryVector(_) => "binary-vector",
         Value::SparseVector(_) => "sparse-vector",
     }
@@ -339,7 +340,10 @@ pub(super) fn write_dynamic(name: &str, v: &Value, out: &mut Vec<u8>) -> Result<
             out.extend_from_slice(raw.get().as_bytes());
         }
         Value::Array(a) => write_array(name, None, None, a, out)?,
-        Value::FloatVector(_) | Value::BinaryVector(_) | Value::SparseVector(_) => {
+        Value::FloatVector(_)
+        | Value::FloatVectorJson(_)
+        | Value::BinaryVector(_)
+        | Value::SparseVector(_) => {
             return Err(err(
                 name,
                 format!(
