@@ -176,8 +176,11 @@ mod tests {
         }
     }
 
-    /// Each step as (deleted ids, (row id, record offset) pairs).
-    fn shape(plan: &Plan) -> Vec<(Vec<i64>, Vec<(i64, i64)>)> {
+    /// A step as its deleted ids and its rows' (id, record offset).
+    type Shape = (Vec<i64>, Vec<(i64, i64)>);
+
+    /// Each step's shape.
+    fn shape(plan: &Plan) -> Vec<Shape> {
         let id = |k: &PrimaryKey| match k {
             PrimaryKey::Int(i) => *i,
             PrimaryKey::Str(_) => unreachable!(),
