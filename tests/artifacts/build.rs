@@ -20,6 +20,7 @@ const GUESTS: &[&str] = &[
     "swap-trap",
     "swap-bad-schema",
     "every-type",
+    "router",
 ];
 
 fn main() {

@@ -12,6 +12,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod bench_services;
+mod debezium;
 mod host;
 mod own_milvus;
 mod pipeline_file;
@@ -19,6 +20,7 @@ mod rest_v2;
 mod services;
 
 pub use bench_services::StartedForBench;
+pub use debezium::{Article, Envelope, Event, Stream};
 pub use host::{
     Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_command, summary,
 };

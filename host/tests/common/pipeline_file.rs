@@ -61,7 +61,14 @@ impl PipelineFile {
 
     /// The one `source.topics` entry.
     pub fn topic(mut self, topic: &str) -> Self {
-        self.topic = topic.to_string();
+        self.topic = format!("\"{topic}\"");
+        self
+    }
+
+    /// Several `source.topics`.
+    pub fn topics(mut self, topics: &[&str]) -> Self {
+        let quoted: Vec<String> = topics.iter().map(|t| format!("\"{t}\"")).collect();
+        self.topic = quoted.join(", ");
         self
     }
 
@@ -158,7 +165,7 @@ impl PipelineFile {
         format!(
             r#"[source]
 brokers = "{brokers}"
-topics = ["{topic}"]
+topics = [{topic}]
 group_id = "{group}"
 
 [source.properties]

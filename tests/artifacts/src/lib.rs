@@ -21,4 +21,5 @@ artifact! {
     SWAP_TRAP => "swap_trap.wasm",
     SWAP_BAD_SCHEMA => "swap_bad_schema.wasm",
     EVERY_TYPE => "every_type.wasm",
+    ROUTER => "router.wasm",
 }
