@@ -42,6 +42,7 @@
 //! [kmv-host]: https://github.com/kmv-host/kmv-host
 #![deny(missing_docs)]
 
+mod change;
 mod config;
 mod embedding;
 mod filter;
@@ -69,11 +70,12 @@ pub mod __bindings {
 }
 
 pub use __bindings::kmv::transform::types::{
-    ArrayValue, Field, Header, KafkaRecord as Record, Level, Outcome, Value,
+    Action, ArrayValue, Change, Field, Header, KafkaRecord as Record, Key, Level, Outcome, Target,
+    Value,
 };
 
 /// The version of the `kmv:transform` WIT contract this SDK builds against.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// A transform: the one trait a transform author implements.
 ///

@@ -183,10 +183,13 @@ impl From<Vec<Field>> for Row {
 }
 
 impl Value {
-    /// The value as a float vector, or a description of what it is.
+    /// The value as a float vector, or a description of what it is. A
+    /// [`Value::FloatVectorJson`] is parsed.
     pub fn into_float_vector(self) -> Result<Vec<f32>, String> {
         match self {
             Value::FloatVector(v) => Ok(v),
+            Value::FloatVectorJson(text) => serde_json::from_str(&text)
+                .map_err(|_| "JSON text that is not an array of numbers".to_string()),
             Value::Array(ArrayValue::Floats(v)) => Ok(v.into_iter().map(|x| x as f32).collect()),
             Value::Array(ArrayValue::Ints(v)) => Ok(v.into_iter().map(|x| x as f32).collect()),
             other => Err(other.kind().to_string()),
@@ -209,6 +212,7 @@ impl Value {
             Value::FloatVector(_) => "a float vector",
             Value::BinaryVector(_) => "a binary vector",
             Value::SparseVector(_) => "a sparse vector",
+            Value::FloatVectorJson(_) => "a float vector as JSON text",
         }
     }
 }
