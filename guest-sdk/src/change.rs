@@ -74,7 +74,8 @@ impl Default for Target {
 }
 
 impl Target {
-    /// Collection `name`, default partition.
+    /// Collection `name`, default partition. See [`crate::route`] for
+    /// targets taken from the topic name or a field.
     pub fn collection(name: impl Into<String>) -> Target {
         Target {
             collection: Some(name.into()),

@@ -44,9 +44,11 @@
 
 mod change;
 mod config;
+pub mod connect;
 mod embedding;
 mod filter;
 mod record;
+pub mod route;
 mod row;
 
 pub use config::Config;
