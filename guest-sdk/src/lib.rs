@@ -45,6 +45,7 @@
 mod change;
 mod config;
 pub mod connect;
+pub mod debezium;
 mod embedding;
 mod filter;
 mod record;
