@@ -414,4 +414,60 @@ mod tests {
             "[transform.config] collection must not be empty"
         );
     }
+
+    /// The records of examples/cdc, read as `kmv-host test` reads its
+    /// envelope lines (a string is its text, null is absent, anything else
+    /// its JSON), from the pipeline's topic.
+    #[test]
+    fn example_records() {
+        let records: Vec<Record> = include_str!("../../../examples/cdc/records.jsonl")
+            .lines()
+            .map(|line| {
+                let line: Json = serde_json::from_str(line).unwrap();
+                let payload = |v: &Json| match v {
+                    Json::Null => None,
+                    Json::String(s) => Some(s.clone().into_bytes()),
+                    other => Some(other.to_string().into_bytes()),
+                };
+                let mut r = Record::from_value(b"");
+                r.topic = TOPIC.into();
+                r.key = payload(&line["key"]);
+                r.value = payload(&line["value"]);
+                r
+            })
+            .collect();
+        let out = run(&cdc(json!({})), &records);
+        let summary: Vec<String> = out
+            .iter()
+            .map(|o| {
+                let c = change(o);
+                assert_eq!(c.target, Target::collection("articles"));
+                match &c.action {
+                    Action::Row(row) => {
+                        let row = Row::from(row.clone());
+                        let Some(Value::FloatVector(v)) = row.get("title_vector") else {
+                            panic!("{row:?}")
+                        };
+                        assert_eq!(v.len(), 8);
+                        assert_eq!(row.field_names(), ["id", "title", "link", "title_vector"]);
+                        let Some(Value::Int64(id)) = row.get("id") else {
+                            panic!("{row:?}")
+                        };
+                        format!("row {id}")
+                    }
+                    Action::Delete(keys) => match &keys[..] {
+                        [key] => format!("delete {key}"),
+                        other => panic!("{other:?}"),
+                    },
+                }
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "row 0", "row 1", "row 2", "row 1", "delete 2", "delete 2", "row 3", "row 3",
+                "delete 0", "delete 0", "row 4",
+            ]
+        );
+    }
 }
