@@ -12,6 +12,7 @@ const GUESTS: &[&str] = &[
     "filter",
     "seed",
     "embed-title",
+    "cdc",
     "faulty",
     "wrong-version",
     "swap-v1",
@@ -20,6 +21,7 @@ const GUESTS: &[&str] = &[
     "swap-trap",
     "swap-bad-schema",
     "every-type",
+    "contract-0-1",
 ];
 
 fn main() {
