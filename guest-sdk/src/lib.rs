@@ -39,17 +39,34 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` and try it with
 //! `kmv-host test --pipeline pipeline.toml --input records.jsonl`.
 //!
+//! Besides rows for `[sink] collection`, a record may give [`Change`]s: rows
+//! to write and primary keys to delete, each to a collection and partition
+//! of its own ([`Outcome::changes`], [`Outcome::delete`], [`Outcome::to`]).
+//! For change data capture:
+//! - [`debezium`] reads Debezium change events and tombstones, and turns one
+//!   into an upsert or a delete in one line ([`debezium::changes`]);
+//! - [`connect`] reads records of Kafka Connect's JSON converter with or
+//!   without the `schema`/`payload` envelope, primary keys from record
+//!   keys, and turns tombstones into deletes ([`Record::tombstone_delete`]);
+//! - [`route`] names the collection after the topic's table or a field;
+//! - [`embed_changed_field`] embeds a text field into a vector field, and
+//!   not again when an update left the text and its vector alone.
+//!
 //! [kmv-host]: https://github.com/kmv-host/kmv-host
 #![deny(missing_docs)]
 
+mod change;
 mod config;
+pub mod connect;
+pub mod debezium;
 mod embedding;
 mod filter;
 mod record;
+pub mod route;
 mod row;
 
 pub use config::Config;
-pub use embedding::{embed_field, embed_field_with};
+pub use embedding::{embed_changed_field, embed_changed_field_with, embed_field, embed_field_with};
 pub use filter::{Op, Rule};
 pub use row::{Row, RowError};
 
@@ -69,11 +86,12 @@ pub mod __bindings {
 }
 
 pub use __bindings::kmv::transform::types::{
-    ArrayValue, Field, Header, KafkaRecord as Record, Level, Outcome, Value,
+    Action, ArrayValue, Change, Field, Header, KafkaRecord as Record, Key, Level, Outcome, Target,
+    Value,
 };
 
 /// The version of the `kmv:transform` WIT contract this SDK builds against.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
 
 /// A transform: the one trait a transform author implements.
 ///

@@ -76,6 +76,13 @@ impl Record {
     pub fn json_row(&self) -> Result<Row, String> {
         self.json_object().map(Row::from_json_object)
     }
+
+    /// [`Record::json_row`], with the fields named in `vectors` kept as the
+    /// JSON text of their arrays ([`crate::Value::FloatVectorJson`]), the
+    /// fast path for big vectors: see [`Row::from_json_raw_vectors`].
+    pub fn json_row_raw_vectors(&self, vectors: &[&str]) -> Result<Row, String> {
+        Row::from_json_raw_vectors(self.value_str()?, vectors)
+    }
 }
 
 /// The name of a JSON value's kind, for messages.

@@ -2,6 +2,8 @@
 //! helpers transforms use most (rename, drop, keep, take a vector).
 
 use crate::{ArrayValue, Field, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 use std::fmt;
 
@@ -78,6 +80,57 @@ impl Row {
                 })
                 .collect(),
         }
+    }
+
+    /// Parses a JSON object into a row like [`Row::from_json_object`],
+    /// except that the fields named in `vectors` become
+    /// [`Value::FloatVectorJson`] with the JSON text they arrived in, not
+    /// parsed: the fast path for big vectors. The transform does not parse
+    /// their floats, nor the host print them again; the host checks the
+    /// text against the collection's FloatVector field (a JSON array of
+    /// exactly `dim` finite numbers) and fails the record, naming the
+    /// field, when it does not fit. A vector field that is JSON `null`
+    /// stays null; one that is not an array is an error.
+    ///
+    /// ```
+    /// use kmv_guest::{Row, Value};
+    ///
+    /// let text = r#"{"id": 1, "title_vector": [0.25, -1, 3e-2], "title": "Hi"}"#;
+    /// let row = Row::from_json_raw_vectors(text, &["title_vector"]).unwrap();
+    /// assert_eq!(row.field_names(), ["id", "title_vector", "title"]);
+    /// assert_eq!(row.get("title_vector"), Some(&Value::FloatVectorJson("[0.25, -1, 3e-2]".into())));
+    /// ```
+    pub fn from_json_raw_vectors(text: &str, vectors: &[&str]) -> Result<Row, String> {
+        let RawEntries(entries) = serde_json::from_str(text).map_err(|e| {
+            if e.is_data() {
+                format!("the value does not have the expected shape: {e}")
+            } else {
+                format!("the value is not valid JSON: {e}")
+            }
+        })?;
+        let mut fields = Vec::with_capacity(entries.len());
+        for (name, raw) in entries {
+            let value = if vectors.contains(&name.as_str()) {
+                match raw.get().as_bytes().first() {
+                    Some(b'[') => Value::float_vector_json(raw),
+                    Some(b'n') => Value::Null,
+                    _ => {
+                        let found = serde_json::from_str::<Json>(raw.get())
+                            .map(|v| crate::record::json_kind(&v))
+                            .unwrap_or("invalid JSON");
+                        return Err(format!(
+                            "field `{name}` must be a JSON array of numbers, found a JSON {found}"
+                        ));
+                    }
+                }
+            } else {
+                serde_json::from_str::<Json>(raw.get())
+                    .map_err(|e| format!("field `{name}`: {e}"))?
+                    .into()
+            };
+            fields.push(Field { name, value });
+        }
+        Ok(Row { fields })
     }
 
     /// Sets field `name` to `value`, replacing a field of that name.
@@ -183,10 +236,38 @@ impl From<Vec<Field>> for Row {
 }
 
 impl Value {
-    /// The value as a float vector, or a description of what it is.
+    /// A FloatVector as the raw JSON text of an array, as it arrived
+    /// ([`Value::FloatVectorJson`]); the host checks it against the field
+    /// (see [`Row::from_json_raw_vectors`]). With a borrowed
+    /// [`RawValue`] a typed record keeps its vector unparsed:
+    ///
+    /// ```
+    /// use kmv_guest::{Record, Row, Value};
+    /// use serde_json::value::RawValue;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Article<'a> {
+    ///     id: i64,
+    ///     #[serde(borrow)]
+    ///     title_vector: &'a RawValue,
+    /// }
+    ///
+    /// let record = Record::from_value(br#"{"id": 1, "title_vector": [0.5,1]}"#);
+    /// let a: Article = serde_json::from_str(record.value_str().unwrap()).unwrap();
+    /// let row = Row::new().with("id", a.id).with("title_vector", Value::float_vector_json(a.title_vector));
+    /// assert_eq!(row.get("title_vector"), Some(&Value::FloatVectorJson("[0.5,1]".into())));
+    /// ```
+    pub fn float_vector_json(raw: &RawValue) -> Value {
+        Value::FloatVectorJson(raw.get().to_string())
+    }
+
+    /// The value as a float vector, or a description of what it is. A
+    /// [`Value::FloatVectorJson`] is parsed.
     pub fn into_float_vector(self) -> Result<Vec<f32>, String> {
         match self {
             Value::FloatVector(v) => Ok(v),
+            Value::FloatVectorJson(text) => serde_json::from_str(&text)
+                .map_err(|_| "JSON text that is not an array of numbers".to_string()),
             Value::Array(ArrayValue::Floats(v)) => Ok(v.into_iter().map(|x| x as f32).collect()),
             Value::Array(ArrayValue::Ints(v)) => Ok(v.into_iter().map(|x| x as f32).collect()),
             other => Err(other.kind().to_string()),
@@ -210,6 +291,7 @@ impl Value {
             Value::FloatVectorJson(_) => "a float vector (JSON text)",
             Value::BinaryVector(_) => "a binary vector",
             Value::SparseVector(_) => "a sparse vector",
+            Value::FloatVectorJson(_) => "a float vector as JSON text",
         }
     }
 }
@@ -227,6 +309,35 @@ impl From<Json> for Value {
             Json::Array(items) => array_value(items),
             obj @ Json::Object(_) => Value::Json(obj.to_string()),
         }
+    }
+}
+
+/// A JSON object's entries with their values unparsed, in order.
+struct RawEntries<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawEntries<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor;
+
+        impl<'de> Visitor<'de> for EntriesVisitor {
+            type Value = RawEntries<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries: Vec<(String, &'de RawValue)> = Vec::new();
+                while let Some((name, raw)) = map.next_entry::<String, &'de RawValue>()? {
+                    // A repeated key: the last one wins, as in a JSON object.
+                    entries.retain(|(n, _)| *n != name);
+                    entries.push((name, raw));
+                }
+                Ok(RawEntries(entries))
+            }
+        }
+
+        deserializer.deserialize_map(EntriesVisitor)
     }
 }
 
@@ -368,6 +479,41 @@ mod tests {
         assert_eq!(
             r.take_vector("nope").unwrap_err().to_string(),
             "field `nope` is missing"
+        );
+    }
+
+    #[test]
+    fn raw_vectors_keep_their_text() {
+        let text = r#"{"id": 1, "v": [1,2.5e0 , 3], "w": null, "m": {"k": [1]}, "s": "x"}"#;
+        let r = Row::from_json_raw_vectors(text, &["v", "w"]).unwrap();
+        assert_eq!(
+            r.get("v"),
+            Some(&Value::FloatVectorJson("[1,2.5e0 , 3]".into()))
+        );
+        assert_eq!(r.get("w"), Some(&Value::Null));
+        assert_eq!(r.get("m"), Some(&Value::Json(r#"{"k":[1]}"#.into())));
+        assert_eq!(r.get("s"), Some(&Value::Varchar("x".into())));
+        assert_eq!(r.clone().take_vector("v").unwrap(), vec![1.0, 2.5, 3.0]);
+        assert_eq!(
+            Row::from_json_raw_vectors(r#"{"v": "[1]"}"#, &["v"]).unwrap_err(),
+            "field `v` must be a JSON array of numbers, found a JSON string"
+        );
+        assert!(
+            Row::from_json_raw_vectors("[1]", &["v"])
+                .unwrap_err()
+                .starts_with("the value does not have the expected shape: invalid type: sequence, expected a JSON object")
+        );
+        assert!(
+            Row::from_json_raw_vectors(r#"{"v": [1,}"#, &["v"])
+                .unwrap_err()
+                .starts_with("the value is not valid JSON")
+        );
+        let r = Row::from_json_raw_vectors(r#"{"a": 1, "b": 2, "a": 3}"#, &[]).unwrap();
+        assert_eq!(r.field_names(), ["b", "a"]);
+        let mut bad = Row::new().with("v", Value::FloatVectorJson("[\"a\"]".into()));
+        assert_eq!(
+            bad.take_vector("v").unwrap_err().to_string(),
+            "field `v` must be a vector of numbers, found JSON text that is not an array of numbers"
         );
     }
 

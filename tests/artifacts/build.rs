@@ -12,6 +12,7 @@ const GUESTS: &[&str] = &[
     "filter",
     "seed",
     "embed-title",
+    "cdc",
     "faulty",
     "wrong-version",
     "swap-v1",
@@ -21,6 +22,7 @@ const GUESTS: &[&str] = &[
     "swap-bad-schema",
     "every-type",
     "router",
+    "contract-0-1",
 ];
 
 fn main() {

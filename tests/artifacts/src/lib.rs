@@ -13,6 +13,7 @@ artifact! {
     FILTER => "filter.wasm",
     SEED => "seed.wasm",
     EMBED_TITLE => "embed_title.wasm",
+    CDC => "cdc.wasm",
     FAULTY => "faulty.wasm",
     WRONG_VERSION => "wrong_version.wasm",
     SWAP_V1 => "swap_v1.wasm",
@@ -22,4 +23,5 @@ artifact! {
     SWAP_BAD_SCHEMA => "swap_bad_schema.wasm",
     EVERY_TYPE => "every_type.wasm",
     ROUTER => "router.wasm",
+    CONTRACT_0_1 => "contract_0_1.wasm",
 }
