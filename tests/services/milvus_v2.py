@@ -76,9 +76,10 @@ numbers unless Accept-Type-Allow-Int64 parses as false; dynamic numbers without 
 cast.ToInt64, so 1e-6 -> 0 and 2e+20 -> 0 (audit B1); sparse errors are 1804, not 1100; on 2.4 an array
 of 0..255 integers for a fp16/bf16/binary vector decodes as raw bytes (Go []byte), floats fail; deleteCount
 counts the keys listed, found or not; an upsert without partitionName replaces the key in _default only;
--9223372036854775808 cannot be written in a filter; a filter string literal written the way JSON writes a
-string (serde_json, or Python json.dumps(ensure_ascii=False)) is read back exactly, but a backslash-slash or a
-\\u escape of a UTF-16 surrogate (json.dumps with ensure_ascii=True) is refused.
+-9223372036854775808 cannot be written in a filter (-9223372036854775807-1 can); a filter string literal
+written the way JSON writes a string (serde_json, or Python json.dumps(ensure_ascii=False)) is read back
+exactly, but a backslash-slash or a \\u escape of a UTF-16 surrogate (json.dumps with ensure_ascii=True)
+is refused.
 
 Stand-in choices: decode errors get "[field=NAME]" appended; NaN/Inf, WKT and timestamp messages are
 paraphrased; on 2.6+/3.0 data for a function-output field is refused with 1804 (Milvus hands it to the
@@ -721,7 +722,7 @@ def partition_must_exist(coll, name):
 # surrogate \ud83d, \' inside "..." after the rewrite, a raw newline all fail, while JSON's own escaping
 # (\" \\ \n \r \t \b \f \u00XX, raw UTF-8) is read back exactly. Integers: ParseInt(literal, 0, 64), the sign
 # applied afterwards by VisitUnary (parser_visitor.go 2.4 :96, 2.5 :99, 2.6 :127, 3.0 :165), so
-# -9223372036854775808 does not parse (seen on a real 2.3.5 too).
+# -9223372036854775808 does not parse, while -9223372036854775807-1 does (both seen on a real 2.3.5 too).
 def filter_escape(v):
     esc = r"""\\(?:['"?abfnrtv\\]|[0-7]{1,3}|x[0-9a-fA-F]+|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\r?\n%s)""" % (
         r"|[^\r\n]" if v >= (3, 0) else "")
@@ -803,7 +804,22 @@ def filter_tokens(v, expr):
     return toks
 
 def filter_value(v, toks, pk):
-    """One list element or == operand: [+-]* (integer | string); cast to the key's type (castValue)."""
+    """One list element or == operand: [+-]* (integer | string), integers joined by + or - folded as Go int64
+    arithmetic (VisitAddSub on two constants, parser_visitor.go 2.3.4 :160-177, 2.5 :163-196, 3.0 :335-367), so
+    -9223372036854775807-1 is how i64::MIN is written; then cast to the key's type (castValue)."""
+    val, text = filter_unary(v, toks)
+    while toks and toks[0] in (("op", "-"), ("op", "+")):
+        minus = toks.pop(0)[1] == "-"
+        right, more = filter_unary(v, toks)
+        if type(val) is not int or type(right) is not int:
+            raise ValueError("add/subtract cannot apply on this operand (stand-in text)")
+        val, text = wrap(val - right if minus else val + right, 64), text + ("-" if minus else "+") + more
+    want = int if pk["type"] == "Int64" else str
+    if type(val) is not want:
+        raise ValueError(f"value '{text}' in list cannot be casted to {pk['type']}")
+    return val
+
+def filter_unary(v, toks):
     neg = False
     while toks and toks[0] in (("op", "-"), ("op", "+")):
         neg ^= toks.pop(0)[1] == "-"
@@ -821,10 +837,7 @@ def filter_value(v, toks, pk):
         val = (kind_, text)  # a float or bool constant: castValue refuses it for Int64 and VarChar alike
     else:
         raise ValueError(f"extraneous input '{text}'")
-    want = int if pk["type"] == "Int64" else str
-    if type(val) is not want:
-        raise ValueError(f"value '{text}' in list cannot be casted to {pk['type']}")
-    return val
+    return val, text
 
 def parse_filter(v, coll, expr, what="query"):
     """`pk in [k, ...]` or `pk == k` -> the keys as listed (duplicates kept); None = no filter.

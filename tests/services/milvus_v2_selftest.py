@@ -343,8 +343,8 @@ def test_delete_and_partitions(version):
         for flt in ('id in ["2"]', "id in [2.0]", "id in [-9223372036854775808]", "id > 1", "nope in [1]", "v in [1]"):
             code(f"delete Int64 filter {flt!r}", 1100, delete("ints", flt))
         big = 9223372036854775807
-        post("entities/insert", {"collectionName": "ints", "data": rows(big, -big)})
-        code("delete Int64 extremes", 0, delete("ints", f"id in [{big}, -{big}, 0x2]"))
+        post("entities/insert", {"collectionName": "ints", "data": rows(big, -big, -big - 1)})
+        code("delete Int64 extremes", 0, delete("ints", f"id in [{big}, -{big}, -{big}-1, 0x2]"))
         check(f"{version} Int64 extremes and hex gone", ids("ints") == [3], ids("ints"))
 
         # VarChar keys: the JSON encoding of each key is a filter literal that reads back exactly
