@@ -53,19 +53,42 @@ H = internal/distributed/proxy/httpserver, P = internal/proxy. Lines are 2.4 / 2
  upsert duplicate pk (2.6+) -> 1100             | P/task_upsert.go 2.6 :1583-1595, 3.0 :1616-1628
  upsert on auto-id: new pk generated            | P/task_upsert.go 2.5 :160, :192-193; audit section 5
  merr texts (1100 "invalid parameter", 1804)    | pkg/util/merr/errors.go 3.0 :193, :225-232; utils.go :1241-1275, :1400-1406
+ entities/delete: filter required (1802);       | handler_v2.go 701-737 / 894-930 / 1236-1272 / 1524-1560 (identical);
+   answer {code:0,data:{deleteCount:n}}, n =    |   request_v2.go :148 / :241 / :321 / :434; P/task_delete.go simpleDelete
+   keys listed; no cost                         |   585 / 621 / 579 / 637, repackDeleteMsgByHash numRows++ 255 / 266 / 211 / 238
+ delete plan errors -> 1100; empty/always true  | P/task_delete.go 331-337 / 353-361 / 307-315 / 338-346
+ filter literals (Plan.g4, convertEscapeSingle  | Plan.g4 StringLiteral 104 / 131 / 142 / 149, EscapeSequence 146 / 173 / 184 / 199;
+   + strconv.Unquote, ParseInt then the sign)   |   utils.go 516 / 532 / 554 / 594; parser_visitor.go VisitInteger 96 / 99 / 127 / 165
+ partitionName: _default when absent; refused   | P/task_insert.go 2.5 :238-253; P/util.go getPartitionKeyFieldData 1477 / 1870 /
+   in partition-key mode (65535, 1100 from 2.6);|   2344 / 2453; P/task_upsert.go 332 / 350 / 1567 / 1600; P/task_delete.go 344 / 368 /
+   name rules (validatePartitionTag)            |   322 / 366; P/util.go validatePartitionTag 243 / 265 / 338 / 340
+ unknown partition -> 200 partition not found   | P/meta_cache.go 660 / 713 / 839 / 1055; insert P/msg_pack.go :124 (2.4, 2.5),
+                                                |   task_insert_streaming.go 2.6 :93, 3.0 :104; P/task_delete.go 366 / 390 / 344 / 388
+ upsert replaces the key in its partition only  | P/task_upsert.go 253-270 / 262-279 / 1460-1477 / 1490-1507
+ partitions/create|list|has                     | handler_v2.go routes 116-121 / 142-147 / 256-261 / 281-286; createPartition
+                                                |   1519 / 1830 / 2333 / 2916; refused in partition-key mode P/task.go 1286 / 1415 /
+                                                |   1921 / 2731; an existing name is a no-op (rootcoord/create_partition_task.go 2.5 :53-57)
 
 What Milvus does and the stand-in therefore does too (often surprising): Int8/Int16/Int32 wrap silently
 (cast narrows before the proxy's range check sees the value); a missing non-nullable VarChar/JSON/
 Geometry is stored as ""; JSON strings are accepted for numeric fields ("7" into Int64); Int64 ids are
 numbers unless Accept-Type-Allow-Int64 parses as false; dynamic numbers without "." go through
 cast.ToInt64, so 1e-6 -> 0 and 2e+20 -> 0 (audit B1); sparse errors are 1804, not 1100; on 2.4 an array
-of 0..255 integers for a fp16/bf16/binary vector decodes as raw bytes (Go []byte), floats fail.
+of 0..255 integers for a fp16/bf16/binary vector decodes as raw bytes (Go []byte), floats fail; deleteCount
+counts the keys listed, found or not; an upsert without partitionName replaces the key in _default only;
+-9223372036854775808 cannot be written in a filter (-9223372036854775807-1 can); a filter string literal
+written the way JSON writes a string (serde_json, or Python json.dumps(ensure_ascii=False)) is read back
+exactly, but a backslash-slash or a \\u escape of a UTF-16 surrogate (json.dumps with ensure_ascii=True)
+is refused.
 
 Stand-in choices: decode errors get "[field=NAME]" appended; NaN/Inf, WKT and timestamp messages are
 paraphrased; on 2.6+/3.0 data for a function-output field is refused with 1804 (Milvus hands it to the
 proxy); collections come from a simplified create body (make_collection), 3.0 struct fields without
-sub-fields (elements are stored as sent); entities/query and entities/delete accept only `pk in [...]`
-and `pk == v`; upsert partialUpdate is refused; /kmv-test/fail-next is a test hook.
+sub-fields (elements are stored as sent); entities/query and entities/delete evaluate only `pk in [...]`
+and `pk == v` (any other filter -> 1100 naming the stand-in; parser error texts are paraphrased;
+3.0's raw literals r"..." are not read); entities/query without a filter returns every row (Milvus wants
+a limit then); partition-key collections store rows without a partition; partitions/drop, load and
+release are absent; upsert partialUpdate is refused; /kmv-test/fail-next is a test hook.
 """
 
 import argparse
@@ -458,8 +481,16 @@ def check_dim(v, f, val, suffix):
         unit = {"FloatVector": "float32", "Int8Vector": "int8"}.get(t, "byte")
         raise e1804(f"[]{unit} size {len(val)} doesn't equal to vector dimension {dim} of {t}{suffix}")
 
-def validate(v, coll, decoded, upsert):
-    """Phase 3, the proxy's checks (P/validate_util.go, P/task_upsert.go): all -> 1100."""
+def check_duplicates(v, coll, decoded):
+    """2.6+ upsert: duplicate keys in one batch -> 1100, in PreExecute before the partition name and the
+    field checks (P/task_upsert.go 2.6 :1583-1595, 3.0 :1616-1628). 2.4 and 2.5 store both rows."""
+    if v >= (2, 6):
+        pks = [typed.get(coll["pk"]) for typed, _ in decoded]
+        if len(set(pks)) != len(pks):
+            raise ApiError(1100, invalid("duplicate primary keys are not allowed in the same batch"))
+
+def validate(v, coll, decoded):
+    """Phase 3, the proxy's field checks (P/validate_util.go): all -> 1100."""
     for i, (typed, dyn) in enumerate(decoded):
         for f in coll["fields"]:
             x, t = typed.get(f["name"]), f["type"]
@@ -487,10 +518,6 @@ def validate(v, coll, decoded, upsert):
         if dyn and len(meta.encode()) > JSON_MAX:
             raise ApiError(1100, invalid(f"the length ({len(meta.encode())}) of dynamic field exceeds max length "
                                          f"({JSON_MAX})", "valid length dynamic field", "length exceeds max length"))
-    if upsert and v >= (2, 6):
-        pks = [typed.get(coll["pk"]) for typed, _ in decoded]
-        if len(set(pks)) != len(pks):
-            raise ApiError(1100, invalid("duplicate primary keys are not allowed in the same batch"))
 
 def validate_array(f, arr, row):
     if len(arr) > f["max_capacity"]:
@@ -597,6 +624,8 @@ def make_collection(v, body, ids):
         fid += 1
     if not coll["pk"] or not any(f["type"] in VECTORS for f in coll["fields"]):
         raise ApiError(1100, invalid("schema needs a primary key field and a vector field"))
+    # a partition-key collection gets _default_0.._default_15 (pkg/common/common.go 2.5 :70), others _default
+    coll["partitions"] = [f"_default_{i}" for i in range(16)] if key_mode(coll) else ["_default"]
     for s in schema.get("structFields") or []:
         if v < (3, 0):
             raise ApiError(1100, invalid("structFields needs Milvus 3.0"))
@@ -633,28 +662,222 @@ def describe(v, name, coll):
     if v >= (2, 5):
         data["functions"] = []
     data.update({"aliases": [], "indexes": [], "load": "LoadStateLoaded" if coll["loaded"] else "LoadStateNotLoad",
-                 "shardsNum": 1, "partitionsNum": 1, "consistencyLevel": "Bounded",
+                 "shardsNum": 1, "partitionsNum": len(coll["partitions"]), "consistencyLevel": "Bounded",
                  "enableDynamicField": coll["dynamic"]})
     if v >= (3, 0):
         data.update(externalSource="", externalSpec="")
     data["properties"] = kv(coll["properties"])
     return {"code": 0, "data": data, "message": ""}
 
-def parse_filter(coll, expr):
-    """`pk in [1, 2]`, `pk in ["a"]`, `pk == v` -> set of keys; None = everything."""
+# ---- partitions -------------------------------------------------------------------------------------
+def key_mode(coll):
+    return any(f["pkey"] for f in coll["fields"])
+
+def plain_error(v, msg):
+    """errors.New in 2.4/2.5 (merr.Code -> 65535, pkg/util/merr/utils.go 2.5 :37-56); from 2.6 the same text
+    is merr.WrapErrParameterInvalidMsg (1100)."""
+    return ApiError(1100, invalid(msg)) if v >= (2, 6) else ApiError(65535, msg)
+
+def check_partition_name(v, name):
+    """P/util.go validatePartitionTag (2.4 :243, 2.5 :265, 2.6 :338, 3.0 :340), strict."""
+    tag = name.strip()
+    bad = "Invalid partition name: " + tag + ". "
+    if tag == "":
+        raise plain_error(v, bad + "Partition name should not be empty.")
+    if len(tag.encode()) > 255:  # proxy.maxNameLength
+        raise plain_error(v, bad + "The length of a partition name must be less than 255 characters.")
+    word = lambda c: c == "_" or c.isascii() and c.isalnum()
+    if not word(tag[0]):
+        raise plain_error(v, bad + "The first character of a partition name must be an underscore or letter.")
+    if not all(word(c) or c == "-" for c in tag[1:]):
+        raise plain_error(v, bad + "Partition name can only contain numbers, letters and underscores.")
+
+def target_partition(v, coll, name, default="_default"):
+    """The partition a request names: refused on partition-key collections (P/util.go getPartitionKeyFieldData
+    2.4 :1477, 2.5 :1870, 2.6 :2344, 3.0 :2453; P/task_upsert.go 2.4 :332, 2.5 :350, 2.6 :1567, 3.0 :1600;
+    P/task_delete.go 2.4 :344, 2.5 :368, 2.6 :322, 3.0 :366); None there = decided by the key. Unnamed:
+    _default for insert/upsert (P/task_insert.go 2.5 :240-248), every partition for delete."""
+    if key_mode(coll):
+        if name:
+            raise plain_error(v, "not support manually specifying the partition names if partition key mode is used")
+        return None
+    if not name:
+        return default
+    check_partition_name(v, name)
+    return name
+
+def partition_must_exist(coll, name):
+    """globalMetaCache.GetPartitionID -> merr.WrapErrPartitionNotFound, code 200 (P/meta_cache.go 2.4 :660,
+    2.5 :713, 2.6 :839, 3.0 :1055; merr/errors.go 2.4 :75, 2.5 :76, 2.6/3.0 :87)."""
+    if name is not None and name not in coll["partitions"]:
+        raise ApiError(200, f"partition not found[partition={name}]")
+
+# ---- filters: the subset of planparserv2 the stand-in evaluates ----------------------------------
+# Grammar (internal/parser/planparserv2/Plan.g4): Whitespace [ \t]+ and Newline skipped; IN is 'in'|'IN';
+# StringLiteral = EncodingPrefix? ("..." | '...'), a char being anything but the quote, '\', CR, LF, or an
+# EscapeSequence: \['"?abfnrtv\\] | \ + 1-3 octal digits | \x + hex digits | \u + 4 hex | \U + 8 hex, or a
+# backslash-newline (2.4 Plan.g4:104-113,146-150; 2.5 :131-140,173-177; 2.6 :142-151,184-188; 3.0 :149-162,
+# 199-204, which adds \ + any char but CR/LF). VisitString then runs convertEscapeSingle, which ends in Go's
+# strconv.Unquote (utils.go 2.4 :516-555, 2.5 :532-571, 2.6 :554-593, 3.0 :594-633): so \?, \/, a lone
+# surrogate \ud83d, \' inside "..." after the rewrite, a raw newline all fail, while JSON's own escaping
+# (\" \\ \n \r \t \b \f \u00XX, raw UTF-8) is read back exactly. Integers: ParseInt(literal, 0, 64), the sign
+# applied afterwards by VisitUnary (parser_visitor.go 2.4 :96, 2.5 :99, 2.6 :127, 3.0 :165), so
+# -9223372036854775808 does not parse, while -9223372036854775807-1 does (both seen on a real 2.3.5 too).
+def filter_escape(v):
+    esc = r"""\\(?:['"?abfnrtv\\]|[0-7]{1,3}|x[0-9a-fA-F]+|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\r?\n%s)""" % (
+        r"|[^\r\n]" if v >= (3, 0) else "")
+    return r"""(?:u8|[uUL])?(?:"(?:[^"\\\r\n]|%s)*"|'(?:[^'\\\r\n]|%s)*')""" % (esc, esc)
+
+FILTER_TOKENS = [("ws", r"[ \t\r\n]+"),
+                 ("float", r"(?:[0-9]*\.[0-9]+|[0-9]+\.)(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+"),
+                 ("int", r"0[xX][0-9a-fA-F]+|0[bB][01]+|[1-9][0-9]*|0[0-7]*"), ("op", r"==|[\[\],+-]"),
+                 ("ident", r"[a-zA-Z_][a-zA-Z_0-9]*|\$meta"),
+                 ("other", r"[<>!]=?|&&|\|\||[()*/%^~&|{}.:#$]")]  # valid Milvus, not evaluated by the stand-in
+
+def convert_escape_single(lit):
+    """planparserv2 convertEscapeSingle: re-quote as a Go "..." literal (unescaped " escaped, \\' -> '), Unquote."""
+    need, esc = [], 0
+    for i in range(1, len(lit) - 1):
+        if lit[i] == "\\":
+            esc += 1
+            continue
+        if lit[i] == '"' and esc % 2 == 0 or lit[i] == "'" and esc % 2 != 0:
+            need.append(i)
+        esc = 0
+    out, start, end = ['"'], 1, 0
+    for end in need:
+        out += [lit[start:end], '\\"'] if lit[end] == '"' else [lit[start:end - 1], "'"]
+        start = end + 1
+    out += [lit[end + 1:len(lit) - 1], '"']
+    return go_unquote("".join(out))
+
+def go_unquote(s):
+    """Go strconv.Unquote of a "..." literal; ValueError('invalid syntax') where Go answers ErrSyntax."""
+    body, out, i = s[1:-1], bytearray(), 0
+    simple = {"a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34}
+    while i < len(body):
+        c = body[i]
+        if c in '"\n':
+            raise ValueError("invalid syntax")
+        if c != "\\":
+            out += c.encode("utf-8", "surrogatepass")
+            i += 1
+            continue
+        e = body[i + 1] if i + 1 < len(body) else ""
+        i += 2
+        if e in simple and e:
+            out.append(simple[e])
+        elif e and e in "xuU":
+            n = {"x": 2, "u": 4, "U": 8}[e]
+            digits = body[i:i + n]
+            if len(digits) < n or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+                raise ValueError("invalid syntax")
+            val, i = int(digits, 16), i + n
+            if e == "x":
+                out.append(val)
+            elif val > 0x10FFFF or 0xD800 <= val <= 0xDFFF:  # utf8.ValidRune
+                raise ValueError("invalid syntax")
+            else:
+                out += chr(val).encode()
+        elif e and e in "01234567":
+            digits = body[i - 1:i + 2]
+            if not re.fullmatch(r"[0-7]{3}", digits) or int(digits, 8) > 255:
+                raise ValueError("invalid syntax")
+            out.append(int(digits, 8))
+            i += 2
+        else:  # \' in "...", \?, \/, \ + newline, ...
+            raise ValueError("invalid syntax")
+    return out.decode("utf-8", "surrogateescape")
+
+def filter_tokens(v, expr):
+    """The lexer: a list of (kind, text); a character no token matches is a syntax error."""
+    rules = [("str", filter_escape(v))] + FILTER_TOKENS
+    master = re.compile("|".join(f"(?P<{k}>{r})" for k, r in rules))
+    toks, pos = [], 0
+    while pos < len(expr):
+        m = master.match(expr, pos)
+        if not m or m.end() == pos:
+            raise ValueError(f"line 1:{pos} token recognition error at: '{expr[pos:pos + 1]}'")
+        if m.lastgroup != "ws":
+            toks.append((m.lastgroup, m.group()))
+        pos = m.end()
+    return toks
+
+def filter_value(v, toks, pk):
+    """One list element or == operand: [+-]* (integer | string), integers joined by + or - folded as Go int64
+    arithmetic (VisitAddSub on two constants, parser_visitor.go 2.3.4 :160-177, 2.5 :163-196, 3.0 :335-367), so
+    -9223372036854775807-1 is how i64::MIN is written; then cast to the key's type (castValue)."""
+    val, text = filter_unary(v, toks)
+    while toks and toks[0] in (("op", "-"), ("op", "+")):
+        minus = toks.pop(0)[1] == "-"
+        right, more = filter_unary(v, toks)
+        if type(val) is not int or type(right) is not int:
+            raise ValueError("add/subtract cannot apply on this operand (stand-in text)")
+        val, text = wrap(val - right if minus else val + right, 64), text + ("-" if minus else "+") + more
+    want = int if pk["type"] == "Int64" else str
+    if type(val) is not want:
+        raise ValueError(f"value '{text}' in list cannot be casted to {pk['type']}")
+    return val
+
+def filter_unary(v, toks):
+    neg = False
+    while toks and toks[0] in (("op", "-"), ("op", "+")):
+        neg ^= toks.pop(0)[1] == "-"
+    if not toks:
+        raise ValueError("mismatched input '<EOF>'")
+    kind_, text = toks.pop(0)
+    if kind_ == "int":
+        n = go_int(text)  # ParseInt(literal, 0, 64) before the sign is applied
+        if n is None:
+            raise ValueError(f'strconv.ParseInt: parsing "{text}": value out of range')
+        val = -n if neg else n
+    elif kind_ == "str" and not neg:
+        val = convert_escape_single(text)
+    elif kind_ == "float" or kind_ == "ident" and text in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        val = (kind_, text)  # a float or bool constant: castValue refuses it for Int64 and VarChar alike
+    else:
+        raise ValueError(f"extraneous input '{text}'")
+    return val, text
+
+def parse_filter(v, coll, expr, what="query"):
+    """`pk in [k, ...]` or `pk == k` -> the keys as listed (duplicates kept); None = no filter.
+    Errors are what the proxy answers: 1100 "failed to create <what> plan: ..." (P/task_delete.go 2.4 :331-333,
+    2.5 :353-356, 2.6 :307-310, 3.0 :338-341; P/task_query.go 2.5 :246). Parser texts are paraphrased."""
     if not expr or not expr.strip():
         return None
-    tok = r'-?[0-9]+|"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
-    m = re.fullmatch(r"\s*(\w+)\s*(?:in\s*\[\s*((?:(?:%s)\s*,?\s*)*)\]|==\s*(%s))\s*" % (tok, tok), expr)
     pk = next(f for f in coll["fields"] if f["pk"])
-    if not m or m.group(1) != pk["name"]:
-        raise ApiError(1100, invalid(f"unsupported filter for the stand-in: {expr}"))
-    keys = set()
-    for t in re.findall(tok, m.group(2) if m.group(3) is None else m.group(3)):
-        is_int = t[0] not in "\"'"
-        if is_int != (pk["type"] == "Int64"):
-            raise ApiError(1100, invalid(f"filter value {t} does not match the type of {pk['name']}"))
-        keys.add(int(t) if is_int else json.loads(t) if t[0] == '"' else t[1:-1].replace("\\'", "'"))
+    try:
+        toks = filter_tokens(v, expr)
+        if len(toks) < 3 or toks[0][0] != "ident" or toks[0][1] in ("in", "IN"):
+            raise LookupError
+        name = toks.pop(0)[1]
+        if name != pk["name"]:
+            if name in {f["name"] for f in coll["fields"]} or coll["dynamic"]:
+                raise LookupError
+            raise ValueError(f"field {name} not exist")
+        op = toks.pop(0)
+        if op == ("op", "=="):
+            keys = [filter_value(v, toks, pk)]
+        elif op in (("ident", "in"), ("ident", "IN")) and toks.pop(0) == ("op", "["):
+            keys = []
+            while toks and toks[0] != ("op", "]"):
+                keys.append(filter_value(v, toks, pk))
+                if toks and toks[0] == ("op", ","):
+                    toks.pop(0)
+                elif toks and toks[0] != ("op", "]"):
+                    raise ValueError(f"mismatched input '{toks[0][1]}' expecting {{',', ']'}}")
+            if not toks:
+                raise ValueError("mismatched input '<EOF>' expecting {',', ']'}")
+            toks.pop(0)
+        else:
+            raise LookupError
+        if toks:
+            raise LookupError
+    except LookupError:
+        raise ApiError(1100, invalid(f"the stand-in evaluates only `{pk['name']} in [...]` and `{pk['name']} == v`, "
+                                     f"not: {expr}"))
+    except ValueError as ex:
+        raise ApiError(1100, invalid(f"failed to create {what} plan: cannot parse expression: {expr}, error: {ex}"))
     return keys
 
 def output_value(f, x):
@@ -736,7 +959,7 @@ class Handler(BaseHTTPRequestHandler):
                     raise ValueError("json: cannot unmarshal into Go value of type struct")
             except ValueError as ex:
                 raise ApiError(1801, f"can only accept json format request, error: {ex}")
-            if not all(isinstance(req.get(k, ""), str) for k in ("collectionName", "dbName", "partitionName")):
+            if not all(type(req.get(k, "")) is str for k in ("collectionName", "dbName", "partitionName", "filter")):
                 raise ApiError(1801, "can only accept json format request, error: json: cannot unmarshal into string")
             db = req.get("dbName") or self.headers.get("DB-Name") or "default"
             if action != "/collections/list" and not req.get("collectionName"):
@@ -788,7 +1011,13 @@ class Handler(BaseHTTPRequestHandler):
         coll = self.get(st, db, req)
         decoded = check_and_set_data(st.v, coll, req["data"])
         any_to_columns(st.v, coll, decoded, insert=not upsert)
-        validate(st.v, coll, decoded, upsert)
+        part = target_partition(st.v, coll, req.get("partitionName", ""))  # PreExecute, before the field checks
+        if upsert:
+            check_duplicates(st.v, coll, decoded)
+        validate(st.v, coll, decoded)
+        # unknown partition (code 200) is found last: P/msg_pack.go 2.4/2.5 :124, task_insert_streaming.go 2.6 :93,
+        # 3.0 :104; upsert P/task_upsert.go 2.4 :265, 2.5 :274, 2.6 :1472, 3.0 :1502
+        partition_must_exist(coll, part)
         pk = next(f for f in coll["fields"] if f["pk"])
         ids, new = [], []
         for typed, dyn in decoded:
@@ -799,12 +1028,13 @@ class Handler(BaseHTTPRequestHandler):
                 row[s["name"]] = typed.get(s["name"])
             if pk["auto"] and (upsert or pk["name"] not in typed):
                 row[pk["name"]] = next(st.next_pk)  # upsert on auto-id: the proxy assigns a new key
-            row["$meta"] = dyn
+            row["$meta"], row["$partition"] = dyn, part
             ids.append(row[pk["name"]])
             new.append(row)
-        if upsert:
+        if upsert:  # the delete half of an upsert covers the target partition only, every partition in
+            # partition-key mode (P/task_upsert.go 2.4 :253-270, 2.5 :262-279, 2.6 :1460-1477, 3.0 :1490-1507)
             gone = {typed.get(pk["name"]) for typed, _ in decoded}
-            coll["rows"] = [r for r in coll["rows"] if r[pk["name"]] not in gone]
+            coll["rows"] = [r for r in coll["rows"] if r[pk["name"]] not in gone or part not in (None, r["$partition"])]
         coll["rows"].extend(new)
         header = self.headers.get("Accept-Type-Allow-Int64", "")
         try:
@@ -817,20 +1047,39 @@ class Handler(BaseHTTPRequestHandler):
         return {"code": 0, "cost": 0, "data": {kind + "Count": len(ids), kind + "Ids": ids}}
 
     def delete(self, st, db, req):
+        """H/handler_v2.go delete (2.4 :701-737, 2.5 :894-930, 2.6 :1236-1272, 3.0 :1524-1560; the same in all
+        four). `filter` is binding:"required" (request_v2.go 2.4 :148, 2.5 :241, 2.6 :321, 3.0 :434), so the
+        handler's `id` fallback is never reached. deleteCount is the number of keys in the expression,
+        duplicates and missing keys included (P/task_delete.go simpleDelete 2.5 :621-643; repackDeleteMsgByHash
+        counts each key, :246-266). The answer has no `cost`."""
+        if not req.get("filter"):
+            raise ApiError(1802, "missing required parameters, error: Key: 'CollectionFilterReq.Filter' Error:Field "
+                                 "validation for 'Filter' failed on the 'required' tag")
         coll = self.get(st, db, req)
-        keys = parse_filter(coll, req.get("filter"))
-        if keys is None:
-            raise ApiError(1100, invalid("the stand-in needs a filter on the primary key to delete"))
-        coll["rows"] = [r for r in coll["rows"] if r[coll["pk"]] not in keys]
-        return {"code": 0, "cost": 0, "data": {}}
+        keys = parse_filter(st.v, coll, req["filter"], "delete")
+        if keys is None:  # P/task_delete.go 2.4 :336, 2.5 :360, 2.6 :314, 3.0 :345
+            raise ApiError(1100, invalid(f"delete plan can't be empty or always true : {req['filter']}"))
+        part = target_partition(st.v, coll, req.get("partitionName", ""), default=None)
+        partition_must_exist(coll, part)  # P/task_delete.go 2.4 :366, 2.5 :390, 2.6 :344, 3.0 :388
+        gone = set(keys)
+        coll["rows"] = [r for r in coll["rows"] if r[coll["pk"]] not in gone or part not in (None, r["$partition"])]
+        return {"code": 0, "data": {"deleteCount": len(keys)}}
 
     def query(self, st, db, req):
+        """Rows by a primary-key filter (none = every row, which Milvus allows only with a limit), optionally
+        within `partitionNames` (refused in partition-key mode, P/task_query.go 2.5 :354-356; unknown -> 200)."""
         coll = self.get(st, db, req)
-        keys = parse_filter(coll, req.get("filter"))
+        names = req.get("partitionNames") or []
+        if names and key_mode(coll):
+            raise ApiError(1100, invalid("not support manually specifying the partition names if partition key "
+                                         "mode is used"))
+        for name in names:
+            partition_must_exist(coll, name)
+        keys = parse_filter(st.v, coll, req.get("filter"))
         wanted = req.get("outputFields") or ["*"]
         out = []
         for r in coll["rows"]:
-            if keys is not None and r[coll["pk"]] not in keys:
+            if keys is not None and r[coll["pk"]] not in keys or names and r["$partition"] not in names:
                 continue
             row = {k: x for k, x in r["$meta"].items() if "*" in wanted or k in wanted}
             for f in coll["fields"]:
@@ -842,12 +1091,43 @@ class Handler(BaseHTTPRequestHandler):
             out.append(row)
         return {"code": 0, "cost": 0, "data": out}
 
+    def partition_request(self, st, db, req):
+        """PartitionReq: partitionName is binding:"required" (request_v2.go 2.4 :75, 2.5 :166, 2.6 :244,
+        3.0 :294)."""
+        if not req.get("partitionName"):
+            raise ApiError(1802, "missing required parameters, error: Key: 'PartitionReq.PartitionName' Error:Field "
+                                 "validation for 'PartitionName' failed on the 'required' tag")
+        return self.get(st, db, req)
+
+    def create_partition(self, st, db, req):
+        """H/handler_v2.go createPartition (2.4 :1519, 2.5 :1830, 2.6 :2333, 3.0 :2916) -> {"code":0,"data":{}}.
+        Refused in partition-key mode (P/task.go 2.4 :1286, 2.5 :1415, 2.6 :1921, 3.0 :2731); an existing name
+        is a no-op (internal/rootcoord/create_partition_task.go 2.5 :53-57)."""
+        coll = self.partition_request(st, db, req)
+        if key_mode(coll):
+            raise plain_error(st.v, "disable create partition if partition key mode is used")
+        check_partition_name(st.v, req["partitionName"])
+        if req["partitionName"] not in coll["partitions"]:
+            coll["partitions"].append(req["partitionName"])
+        return {"code": 0, "data": {}}
+
+    def list_partitions(self, st, db, req):
+        """listPartitions (2.5 H/handler_v2.go :1775) -> wrapperReturnList (request_v2.go 2.5 :554-559)."""
+        return {"code": 0, "data": list(self.get(st, db, req)["partitions"])}
+
+    def has_partition(self, st, db, req):
+        """hasPartitions (2.5 H/handler_v2.go :1792) -> wrapperReturnHas: {"code":0,"data":{"has":bool}}."""
+        coll = self.partition_request(st, db, req)
+        return {"code": 0, "data": {"has": req["partitionName"] in coll["partitions"]}}
+
 ROUTES = {
     "/collections/create": Handler.create, "/collections/describe": Handler.describe,
     "/collections/list": Handler.list, "/collections/drop": Handler.drop,
     "/entities/insert": lambda h, st, db, req: h.write(st, db, req, upsert=False),
     "/entities/upsert": lambda h, st, db, req: h.write(st, db, req, upsert=True),
     "/entities/delete": Handler.delete, "/entities/query": Handler.query,
+    "/partitions/create": Handler.create_partition, "/partitions/list": Handler.list_partitions,
+    "/partitions/has": Handler.has_partition,
 }
 
 def main():

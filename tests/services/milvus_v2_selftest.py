@@ -5,7 +5,9 @@
 
 Starts the server once per release line (--port 0), creates a collection with every field type the
 release knows, writes representative rows, reads them back and checks the rules the stand-in
-reproduces. The last line is "N passed, M failed"; the exit code is 0 only when nothing failed.
+reproduces; then, on a second server per release, partitions and entities/delete (filters over Int64
+and VarChar keys, including keys that need escaping). The last line is "N passed, M failed"; the exit
+code is 0 only when nothing failed.
 """
 
 import base64
@@ -231,6 +233,139 @@ def test_version(version):
         check(f"{version} SIGTERM exit 0", proc.wait(timeout=10) == 0)
 
 
+# VarChar keys that need escaping inside a filter string literal (the set probed on a real Milvus 2.3.5)
+ODD_KEYS = ['a"b', "a\\b", "it's", "line1\nline2", "tab\there", "cr\rx", "ctl\x01x", "bs\x08x", "del\x7fx", "héllo",
+            "日本語", "emoji😀", "ls\u2028x", "x\\'y", 'x\\"y', "lit\\u0041", "q?", " sp ", "", "back\\"]
+
+
+def literal(key):
+    """A filter string literal the way kmv-host writes it: the key's JSON encoding (serde_json escaping)."""
+    return json.dumps(key, ensure_ascii=False)
+
+
+def test_delete_and_partitions(version):
+    v = tuple(int(p) for p in version.split("."))
+    proc, base = start(version)
+    plain = 1100 if v >= (2, 6) else 65535  # errors.New up to 2.5, WrapErrParameterInvalidMsg from 2.6
+
+    def post(path, body):
+        return call(base, "/v2/vectordb/" + path, body, {"Accept-Type-Allow-Int64": "true"})[1]
+
+    def code(name, want, resp):
+        check(f"{version} {name} -> {want}", resp.get("code") == want, resp)
+        return resp
+
+    def delete(coll, flt=None, **extra):
+        return post("entities/delete", {"collectionName": coll, **({} if flt is None else {"filter": flt}), **extra})
+
+    def partition(action, coll, name=None):
+        return post("partitions/" + action, {"collectionName": coll, **({"partitionName": name} if name else {})})
+
+    def ids(coll, flt=None, parts=None):
+        body = {"collectionName": coll, **({"filter": flt} if flt else {})}
+        resp = post("entities/query", {**body, **({"partitionNames": parts} if parts else {})})
+        return sorted(r["id"] for r in resp["data"]) if resp.get("code") == 0 else resp
+
+    vec = {"fieldName": "v", "dataType": "FloatVector", "elementTypeParams": {"dim": "2"}}
+    for name, pk in (("ints", {"fieldName": "id", "dataType": "Int64", "isPrimary": True}),
+                     ("strs", {"fieldName": "id", "dataType": "VarChar", "isPrimary": True,
+                               "elementTypeParams": {"max_length": "64"}})):
+        post("collections/create", {"collectionName": name,
+                                    "schema": {"fields": [pk, vec], "enableDynamicField": True}})
+    post("collections/create", {"collectionName": "keyed", "schema": {"fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": True},
+        {"fieldName": "k", "dataType": "Int64", "isPartitionKey": True}, vec]}})
+    try:
+        # partitions/create, list, has
+        check(f"{version} partition create", partition("create", "ints", "p1") == {"code": 0, "data": {}})
+        code("partition create again (no-op)", 0, partition("create", "ints", "p1"))
+        code("partition create bad name", plain, partition("create", "ints", "-p"))
+        code("partition create on partition key", plain, partition("create", "keyed", "p1"))
+        code("partition create without name", 1802, partition("create", "ints"))
+        check(f"{version} partition list", partition("list", "ints") == {"code": 0, "data": ["_default", "p1"]})
+        check(f"{version} partition list keyed", len(partition("list", "keyed")["data"]) == 16)
+        check(f"{version} partition has", partition("has", "ints", "p1") == {"code": 0, "data": {"has": True}})
+        check(f"{version} partition has not", partition("has", "ints", "x")["data"] == {"has": False})
+        d = post("collections/describe", {"collectionName": "ints"})["data"]
+        check(f"{version} describe partitionsNum", d["partitionsNum"] == 2, d["partitionsNum"])
+
+        # insert / upsert honour partitionName
+        rows = lambda *keys: [{"id": k, "v": [0.5, 0.5]} for k in keys]
+        code("insert into p1", 0, post("entities/insert", {"collectionName": "ints", "partitionName": "p1",
+                                                           "data": rows(1, 2)}))
+        code("insert into _default", 0, post("entities/insert", {"collectionName": "ints", "data": rows(3)}))
+        resp = code("insert into unknown partition", 200, post("entities/insert", {
+            "collectionName": "ints", "partitionName": "nope", "data": rows(4)}))
+        check(f"{version} partition not found text", resp.get("message") == "partition not found[partition=nope]", resp)
+        code("insert bad partition name", plain, post("entities/insert", {"collectionName": "ints",
+                                                                          "partitionName": "a b", "data": rows(4)}))
+        code("insert bad row before partition check", 1804, post("entities/insert", {
+            "collectionName": "ints", "partitionName": "nope", "data": [{"id": 4}]}))
+        code("insert partitionName on partition key", plain, post("entities/insert", {
+            "collectionName": "keyed", "partitionName": "_default_0", "data": [{"id": 1, "k": 1, "v": [1, 2]}]}))
+        code("insert keyed without partitionName", 0, post("entities/insert", {
+            "collectionName": "keyed", "data": [{"id": 1, "k": 1, "v": [1, 2]}]}))
+        check(f"{version} nothing stored by refused inserts", ids("ints") == [1, 2, 3], ids("ints"))
+        check(f"{version} query partitionNames p1", ids("ints", parts=["p1"]) == [1, 2], ids("ints", parts=["p1"]))
+        check(f"{version} query partitionNames _default", ids("ints", parts=["_default"]) == [3])
+        code("query unknown partition", 200, ids("ints", parts=["nope"]))
+        code("query partitionNames on partition key", 1100, ids("keyed", parts=["_default_0"]))
+        code("upsert without partitionName", 0, post("entities/upsert", {"collectionName": "ints", "data": rows(1)}))
+        check(f"{version} upsert replaces in _default only", ids("ints", "id == 1") == [1, 1], ids("ints", "id == 1"))
+        code("upsert into p1", 0, post("entities/upsert", {"collectionName": "ints", "partitionName": "p1",
+                                                          "data": [{"id": 2, "v": [9, 9]}]}))
+        got = post("entities/query", {"collectionName": "ints", "filter": "id == 2"})["data"]
+        check(f"{version} upsert replaced the p1 row", [r["v"] for r in got] == [[9.0, 9.0]], got)
+        code("upsert into unknown partition", 200, post("entities/upsert", {"collectionName": "ints",
+                                                                          "partitionName": "nope", "data": rows(5)}))
+        code("upsert duplicates into unknown partition", 1100 if v >= (2, 6) else 200, post("entities/upsert", {
+            "collectionName": "ints", "partitionName": "nope", "data": rows(5, 5)}))
+        code("upsert partitionName on partition key", plain, post("entities/upsert", {
+            "collectionName": "keyed", "partitionName": "_default_0", "data": [{"id": 1, "k": 1, "v": [1, 2]}]}))
+
+        # entities/delete
+        code("delete without filter", 1802, delete("ints"))
+        code("delete empty filter", 1802, delete("ints", ""))
+        code("delete filter not a string", 1801, delete("ints", 5))
+        code("delete blank filter (always true)", 1100, delete("ints", " "))
+        code("delete unknown collection", 100, delete("nope", "id in [1]"))
+        code("delete unknown partition", 200, delete("ints", "id in [1]", partitionName="nope"))
+        code("delete bad filter before partition", 1100, delete("ints", "id in [1", partitionName="nope"))
+        code("delete partitionName on partition key", plain, delete("keyed", "id in [1]", partitionName="_default_0"))
+        resp = delete("ints", "id in [1, 1, 99]", partitionName="p1")
+        check(f"{version} delete answer counts keys listed", resp == {"code": 0, "data": {"deleteCount": 3}}, resp)
+        check(f"{version} delete in p1 only", ids("ints", "id in [1]") == [1] and ids("ints", parts=["p1"]) == [2])
+        check(f"{version} delete everywhere", delete("ints", "id == 1") == {"code": 0, "data": {"deleteCount": 1}}
+              and ids("ints") == [2, 3], ids("ints"))
+        check(f"{version} delete empty list", delete("ints", "id in []") == {"code": 0, "data": {"deleteCount": 0}})
+        code("delete keyed by key", 0, delete("keyed", "id in [1]"))
+        check(f"{version} keyed row deleted", ids("keyed") == [])
+        for flt in ('id in ["2"]', "id in [2.0]", "id in [-9223372036854775808]", "id > 1", "nope in [1]", "v in [1]"):
+            code(f"delete Int64 filter {flt!r}", 1100, delete("ints", flt))
+        big = 9223372036854775807
+        post("entities/insert", {"collectionName": "ints", "data": rows(big, -big, -big - 1)})
+        code("delete Int64 extremes", 0, delete("ints", f"id in [{big}, -{big}, -{big}-1, 0x2]"))
+        check(f"{version} Int64 extremes and hex gone", ids("ints") == [3], ids("ints"))
+
+        # VarChar keys: the JSON encoding of each key is a filter literal that reads back exactly
+        code("insert odd VarChar keys", 0, post("entities/insert", {"collectionName": "strs", "data": rows(*ODD_KEYS)}))
+        for key in ODD_KEYS:
+            got = ids("strs", f"id in [{literal(key)}]")
+            check(f"{version} query VarChar key {key!r}", got == [key], got)
+        code("VarChar filter with a number", 1100, delete("strs", "id in [1]"))
+        code("VarChar literal \\/", 1100, delete("strs", 'id in ["a\\/b"]'))
+        code("VarChar literal with a surrogate pair", 1100, delete("strs", "id in [%s]" % json.dumps("emoji😀")))
+        code("VarChar literal with a raw newline", 1100, delete("strs", 'id in ["line1\nline2"]'))
+        check(f"{version} refused filters deleted nothing", len(ids("strs")) == len(ODD_KEYS))
+        flt = "id in [" + ", ".join(literal(k) for k in ODD_KEYS) + "]"
+        resp = delete("strs", flt)
+        check(f"{version} delete odd VarChar keys", resp == {"code": 0, "data": {"deleteCount": len(ODD_KEYS)}}
+              and ids("strs") == [], (resp, ids("strs")))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        check(f"{version} SIGTERM exit 0 (delete)", proc.wait(timeout=10) == 0)
+
+
 def test_token_and_hook():
     proc, base = start("2.6", "--token", "root:Milvus")
     try:
@@ -253,6 +388,7 @@ def test_token_and_hook():
 def main():
     for version in ("2.4", "2.5", "2.6", "3.0"):
         test_version(version)
+        test_delete_and_partitions(version)
     test_token_and_hook()
     print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
     return 0 if RESULTS["failed"] == 0 else 1

@@ -51,14 +51,32 @@ impl RestV2 {
 
     /// Every row of `collection`, as the stand-in stored it, by primary key `id`.
     pub fn rows(&self, collection: &str) -> Vec<serde_json::Value> {
-        let answer = self.post(
-            "/v2/vectordb/entities/query",
-            serde_json::json!({"collectionName": collection}),
-        );
+        self.rows_in(collection, None)
+    }
+
+    /// The rows of `collection` in `partition` (all partitions when `None`),
+    /// by primary key `id` (Int64 or VarChar).
+    pub fn rows_in(&self, collection: &str, partition: Option<&str>) -> Vec<serde_json::Value> {
+        let mut body = serde_json::json!({"collectionName": collection});
+        if let Some(partition) = partition {
+            body["partitionNames"] = serde_json::json!([partition]);
+        }
+        let answer = self.post("/v2/vectordb/entities/query", body);
         assert_eq!(answer["code"], 0, "{answer}");
         let mut rows = answer["data"].as_array().cloned().unwrap_or_default();
-        rows.sort_by_key(|r| r["id"].as_i64());
+        rows.sort_by(|a, b| {
+            (a["id"].as_i64(), a["id"].as_str()).cmp(&(b["id"].as_i64(), b["id"].as_str()))
+        });
         rows
+    }
+
+    /// Creates `partition` in `collection` (a no-op when it exists).
+    pub fn create_partition(&self, collection: &str, partition: &str) {
+        let answer = self.post(
+            "/v2/vectordb/partitions/create",
+            serde_json::json!({"collectionName": collection, "partitionName": partition}),
+        );
+        assert_eq!(answer["code"], 0, "{answer}");
     }
 }
 
