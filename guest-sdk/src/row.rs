@@ -288,7 +288,6 @@ impl Value {
             Value::Array(ArrayValue::Floats(_)) => "an array of numbers",
             Value::Array(ArrayValue::Varchars(_)) => "an array of strings",
             Value::FloatVector(_) => "a float vector",
-            Value::FloatVectorJson(_) => "a float vector (JSON text)",
             Value::BinaryVector(_) => "a binary vector",
             Value::SparseVector(_) => "a sparse vector",
             Value::FloatVectorJson(_) => "a float vector as JSON text",

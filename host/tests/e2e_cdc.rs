@@ -10,6 +10,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 /// Produces `events` in order to one partition of `topic` (tombstones with
@@ -182,4 +183,130 @@ fn deletes_on_rest_v1_and_a_replay_changes_nothing() {
     let log = run_ok(&file(&unique("g2")), 3.0);
     assert_eq!(summary(&log, "records_in"), 67, "{log}");
     assert_table(&uri, &a, &want);
+}
+
+/// xorshift64*, seeded from `KMV_CDC_SEED` or the clock (printed, so a
+/// failing stream can be replayed).
+fn rng(test: &str) -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("KMV_CDC_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("{test}: seed {seed} (replay with KMV_CDC_SEED={seed})");
+    let mut state = seed.max(1);
+    move |n: u64| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// A seed-shaped collection for table `articles` and its Debezium topic
+/// `cdc.public.<collection>` (the cdc transform routes by the table name).
+fn cdc_collection(prefix: &str) -> (String, String) {
+    let collection = unique(prefix);
+    create_seed(&milvus(), &collection);
+    let topic = format!("cdc.public.{collection}");
+    (collection, topic)
+}
+
+fn cdc_pipeline(dir: &Path, topics: &[&str], collection: &str, sink: &str) -> PipelineFile {
+    PipelineFile::new(dir)
+        .topics(topics)
+        .module(kmv_test_artifacts::CDC)
+        .milvus(&milvus(), collection)
+        .sink(sink)
+        .errors(r#"policy = "stop""#)
+}
+
+/// Creates, updates and deletes over a few hundred keys (several per key,
+/// in one batch and across batches), in both converter settings, with a
+/// tombstone after each delete: the collection ends equal to the table.
+#[test]
+fn a_debezium_stream_leaves_the_collection_equal_to_the_table() {
+    let mut rng = rng("a_debezium_stream_leaves_the_collection_equal_to_the_table");
+    let dir = tempfile::tempdir().unwrap();
+    let (collection, topic) = cdc_collection("cdc_table");
+    let both = [Envelope::Plain, Envelope::Schema];
+    let stream = Stream::random(&topic, 300, 2000, &both, &mut rng);
+    println!(
+        "{} creates, {} updates, {} deletes; {} rows left",
+        stream.creates,
+        stream.updates,
+        stream.deletes,
+        stream.table.len()
+    );
+    produce_events(&topic, &stream.events);
+    let p = cdc_pipeline(dir.path(), &[&topic], &collection, "batch_max_rows = 100").write();
+    let log = run_ok(&p, 3.0);
+    assert_eq!(
+        summary(&log, "records_in"),
+        stream.events.len() as u64,
+        "{log}"
+    );
+    assert_eq!(summary(&log, "failed"), 0, "{log}");
+    assert!(
+        summary(&log, "superseded") > 0,
+        "no change was superseded: {log}"
+    );
+    assert_table(&milvus(), &collection, &stream.table);
+}
+
+/// The same after SIGKILLs at random points: a replayed suffix of the
+/// stream leaves the same collection.
+#[test]
+fn sigkill_at_random_points_leaves_the_same_table() {
+    let mut rng = rng("sigkill_at_random_points_leaves_the_same_table");
+    let dir = tempfile::tempdir().unwrap();
+    let (collection, topic) = cdc_collection("cdc_kill");
+    let both = [Envelope::Plain, Envelope::Schema];
+    let stream = Stream::random(&topic, 400, 20_000, &both, &mut rng);
+    produce_events(&topic, &stream.events);
+    let p = cdc_pipeline(dir.path(), &[&topic], &collection, "batch_max_rows = 200")
+        .group(&unique("g_cdc_kill"))
+        .session_timeout_ms(3000)
+        .write();
+    for round in 0..3 {
+        let host = Host::start(&p, dir.path().join(format!("run{round}.log")), &[]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while host.progress("records_in") == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng(150)));
+        let consumed = host.progress("records_in");
+        let log = host.kill(&format!("run {round}"));
+        println!("run {round}: SIGKILL after {consumed} records at the last progress line");
+        assert!(!log.contains("Pipeline stopped."), "{log}");
+    }
+    let host = Host::start(&p, dir.path().join("final.log"), &["--stop-when-idle", "3"]);
+    let log = host.finish(Duration::from_secs(90), "final run");
+    assert_eq!(summary(&log, "failed"), 0, "{log}");
+    assert_table(&milvus(), &collection, &stream.table);
+}
+
+/// Two tables' topics into their two collections: `[sink] collection` and
+/// one named in `[sink] collections`, each described at start.
+#[test]
+fn two_topics_into_two_collections() {
+    let mut rng = rng("two_topics_into_two_collections");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, topic_a) = cdc_collection("cdc_two_a");
+    let (b, topic_b) = cdc_collection("cdc_two_b");
+    let stream_a = Stream::random(&topic_a, 100, 400, &[Envelope::Plain], &mut rng);
+    let stream_b = Stream::random(&topic_b, 100, 400, &[Envelope::Schema], &mut rng);
+    produce_events(&topic_a, &stream_a.events);
+    produce_events(&topic_b, &stream_b.events);
+    let sink = format!("collections = [\"{b}\"]\nbatch_max_rows = 50");
+    let p = cdc_pipeline(dir.path(), &[&topic_a, &topic_b], &a, &sink).write();
+    let log = run_ok(&p, 3.0);
+    let records = stream_a.events.len() + stream_b.events.len();
+    assert_eq!(summary(&log, "records_in"), records as u64, "{log}");
+    assert_table(&milvus(), &a, &stream_a.table);
+    assert_table(&milvus(), &b, &stream_b.table);
 }

@@ -1,10 +1,12 @@
 //! Deletes by primary key: request bodies of at most `batch_max_rows` keys,
 //! and what Milvus answers.
 //!
-//! REST v2 (`POST /v2/vectordb/entities/delete`) takes a `filter`
-//! expression, written here as `<primary> in [k1, k2, ...]`; REST v1
-//! (`POST /v1/vector/delete`, Milvus 2.3) takes the keys as `id`. Deleting
-//! a key that is not there is a success, so a replayed delete is harmless.
+//! Both REST v2 (`POST /v2/vectordb/entities/delete`) and REST v1 (`POST
+//! /v1/vector/delete`, Milvus 2.3) take a `filter` expression, written here
+//! as `<primary> in [k1, k2, ...]`. (v1's other form, `"id": [..]`, writes
+//! VarChar keys without quotes and fails with 65535: v2.3.4 handler_v1.go
+//! `delete`, checked against a real 2.3.5.) Deleting a key that is not there
+//! is a success, so a replayed delete is harmless. v1 has no partitions.
 
 use super::answer::Answer;
 use super::batch::{BatchBody, BodyKind, write_target};
@@ -62,17 +64,9 @@ impl MilvusSink {
             self.endpoint.database.as_deref(),
             partition,
         );
-        match self.api() {
-            RestApi::V2 => {
-                out.extend_from_slice(b",\"filter\":");
-                let filter = in_filter(&schema.primary, keys);
-                serde_json::to_writer(&mut out, &filter).expect("writing to a Vec cannot fail");
-            }
-            RestApi::V1 => {
-                out.extend_from_slice(b",\"id\":");
-                write_key_list(&mut out, keys);
-            }
-        }
+        out.extend_from_slice(b",\"filter\":");
+        let filter = in_filter(&schema.primary, keys);
+        serde_json::to_writer(&mut out, &filter).expect("writing to a Vec cannot fail");
         out.push(b'}');
         BatchBody::new(Bytes::from(out), idx.len(), BodyKind::Delete)
     }
@@ -98,7 +92,13 @@ impl MilvusSink {
 
 /// `primary in [k1,k2]`: Int64 keys as numbers, VarChar keys as
 /// double-quoted strings with JSON's escapes, which Milvus's expression
-/// parser reads back (`\"`, `\\`, `\n`, `\uXXXX`).
+/// parser reads back: planparserv2 `convertEscapeSingle` then Go's
+/// `strconv.Unquote` (utils.go :471-510 at v2.3.4, the same logic through
+/// v3.0.0; checked on a real 2.3.5 with quotes, backslashes, control
+/// characters, U+2028 and emoji). serde_json never writes the escapes Go
+/// refuses (`\/`, surrogate pairs). i64::MIN is written
+/// `-9223372036854775807-1`: the parser reads the number before applying
+/// the minus, and 9223372036854775808 does not fit.
 pub(super) fn in_filter<'a>(primary: &str, keys: impl Iterator<Item = &'a PrimaryKey>) -> String {
     let mut out = Vec::new();
     out.extend_from_slice(primary.as_bytes());
@@ -114,6 +114,10 @@ fn write_key_list<'a>(out: &mut Vec<u8>, keys: impl Iterator<Item = &'a PrimaryK
             out.push(b',');
         }
         match key {
+            PrimaryKey::Int(i64::MIN) => {
+                out.extend_from_slice(b"-9223372036854775807-1");
+                Ok(())
+            }
             PrimaryKey::Int(k) => serde_json::to_writer(&mut *out, k),
             PrimaryKey::Str(k) => serde_json::to_writer(&mut *out, k),
         }
@@ -143,8 +147,15 @@ mod tests {
 
     #[test]
     fn filters_quote_string_keys_with_json_escapes() {
-        let keys = [PrimaryKey::Int(1), PrimaryKey::Int(-7)];
-        assert_eq!(in_filter("id", keys.iter()), "id in [1,-7]");
+        let keys = [
+            PrimaryKey::Int(1),
+            PrimaryKey::Int(-7),
+            PrimaryKey::Int(i64::MIN),
+        ];
+        assert_eq!(
+            in_filter("id", keys.iter()),
+            "id in [1,-7,-9223372036854775807-1]"
+        );
         let keys = [
             PrimaryKey::Str("a\"b".into()),
             PrimaryKey::Str("c\\d\ne".into()),

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each user of this module (lib tests, integration tests) needs a part.
 //! `RestV2`: the REST v2 stand-in (`tests/services/milvus_v2.py`) for one
 //! release line, started for one test and killed when dropped. No Milvus
 //! 2.4+ server can run here; the stand-in decodes requests by the rules of
