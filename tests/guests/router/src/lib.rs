@@ -4,8 +4,7 @@
 //! goes to `shelf` itself, for the host to refuse), as a row, or as a delete
 //! of `id` when `deleted` is true.
 
-use kmv_guest::__bindings::kmv::transform::types::{Action, Change, Key, Target};
-use kmv_guest::{Config, Outcome, Record, Row, Transform, export_transform};
+use kmv_guest::{Change, Config, Outcome, Record, Row, Transform, export_transform};
 use std::collections::BTreeMap;
 
 #[derive(serde::Deserialize)]
@@ -27,7 +26,8 @@ struct Settings {
     shelves: BTreeMap<String, String>,
 }
 
-struct Router(Settings);
+/// Routes each article to its shelf's collection.
+pub struct Router(Settings);
 
 impl Transform for Router {
     fn init(config: Config) -> Result<Self, String> {
@@ -40,21 +40,18 @@ impl Transform for Router {
             Err(reason) => return Outcome::Error(reason),
         };
         let collection = self.0.shelves.get(&a.shelf).unwrap_or(&a.shelf).clone();
-        let target = Target {
-            collection: Some(collection),
-            partition: None,
-        };
-        let action = if a.deleted {
-            Action::Delete(vec![Key::Int64(a.id)])
+        let change = if a.deleted {
+            Change::delete(a.id)
         } else {
-            let row = Row::new()
-                .with("id", a.id)
-                .with("title", a.title)
-                .with("title_vector", a.title_vector)
-                .with("link", a.link);
-            Action::Row(row.into())
+            Change::row(
+                Row::new()
+                    .with("id", a.id)
+                    .with("title", a.title)
+                    .with("title_vector", a.title_vector)
+                    .with("link", a.link),
+            )
         };
-        Outcome::Changes(vec![Change { target, action }])
+        Outcome::changes([change.to(collection)])
     }
 }
 
