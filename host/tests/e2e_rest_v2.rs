@@ -217,3 +217,133 @@ fn the_stand_in_passes_its_selftest() {
         "{text}"
     );
 }
+
+/// The seed schema (table `articles`) over REST v2.
+fn articles_schema() -> Json {
+    json!({"autoId": false, "enableDynamicField": false, "fields": [
+        {"fieldName": "id", "dataType": "Int64", "isPrimary": true},
+        field("title", "VarChar", json!({"max_length": "512"})),
+        field("title_vector", "FloatVector", json!({"dim": "8"})),
+        field("link", "VarChar", json!({"max_length": "512"})),
+    ]})
+}
+
+fn create(server: &RestV2, collection: &str, schema: Json) {
+    let created = server.post(
+        "/v2/vectordb/collections/create",
+        json!({"collectionName": collection, "schema": schema}),
+    );
+    assert_eq!(created["code"], 0, "{created}");
+}
+
+/// Produces `events` (tombstones with a null value) to partition 0 of `topic`.
+fn produce_events(topic: &str, events: &[Event]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    for (key, value) in events {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer.poll(std::time::Duration::ZERO);
+    }
+    producer.flush(std::time::Duration::from_secs(30)).unwrap();
+}
+
+/// The delete path over REST v2: a Debezium stream (creates, updates,
+/// deletes and tombstones, several per key in one batch) through the `cdc`
+/// transform into each release's stand-in, which applies
+/// `entities/delete` filters and refuses duplicate keys in one upsert
+/// from 2.6 (v2.6.20 internal/proxy/task_upsert.go, cited in the
+/// stand-in): what it holds at the end is the table.
+#[test]
+fn a_debezium_stream_over_rest_v2_leaves_the_table() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rng = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    for release in RELEASES {
+        let server = RestV2::start(release);
+        let collection = format!("articles_{}", release.replace('.', "_"));
+        create(&server, &collection, articles_schema());
+        let topic = format!("cdc.public.{collection}_{}", unique("t"));
+        let both = [Envelope::Plain, Envelope::Schema];
+        let stream = Stream::random(&topic, 60, 400, &both, &mut rng);
+        produce_events(&topic, &stream.events);
+        let dir = tempfile::tempdir().unwrap();
+        let p = PipelineFile::new(dir.path())
+            .topic(&topic)
+            .module(kmv_test_artifacts::CDC)
+            .transform_config(&format!("collection = \"{collection}\""))
+            .milvus(&server.uri, &collection)
+            .sink("api = \"v2\"\nbatch_max_rows = 50")
+            .errors("policy = \"stop\"")
+            .write();
+        let log = run_ok(&p, 3.0);
+        assert!(summary(&log, "deletes") > 0, "{release}: {log}");
+        let rows = server.rows(&collection);
+        let got: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|r| (r["id"].as_i64().unwrap(), r["title"].as_str().unwrap()))
+            .collect();
+        let want: Vec<(i64, &str)> = stream
+            .table
+            .values()
+            .map(|a| (a.id, a.title.as_str()))
+            .collect();
+        assert_eq!(got, want, "{release}: {log}");
+    }
+}
+
+/// Rows and deletes for named partitions (REST v2 `partitionName`): each
+/// lands in, and is deleted from, its own partition.
+#[test]
+fn rows_and_deletes_in_named_partitions() {
+    let server = RestV2::start("2.6");
+    create(&server, "shelf", articles_schema());
+    server.create_partition("shelf", "p1");
+    server.create_partition("shelf", "p2");
+    let topic = unique("rest_v2_partitions");
+    let record = |id: i64, partition: &str, deleted: bool| {
+        let mut v = article(id, 8);
+        v["shelf"] = json!("shelf");
+        v["partition"] = json!(partition);
+        v["deleted"] = json!(deleted);
+        (id.to_string(), v.to_string().into_bytes())
+    };
+    let mut records: Vec<(String, Vec<u8>)> = (0..10)
+        .map(|id| record(id, if id < 5 { "p1" } else { "p2" }, false))
+        .collect();
+    records.push(record(1, "p1", true));
+    records.push(record(7, "p2", true));
+    // A delete in the wrong partition deletes nothing.
+    records.push(record(2, "p2", true));
+    produce(&topic, &records);
+    let dir = tempfile::tempdir().unwrap();
+    let p = PipelineFile::new(dir.path())
+        .topic(&topic)
+        .module(kmv_test_artifacts::ROUTER)
+        .transform_config("shelves = {}")
+        .milvus(&server.uri, "shelf")
+        .sink("api = \"v2\"")
+        .errors("policy = \"stop\"")
+        .write();
+    let log = run_ok(&p, 3.0);
+    let ids = |partition| -> Vec<i64> {
+        server
+            .rows_in("shelf", Some(partition))
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("p1"), [0, 2, 3, 4], "{log}");
+    assert_eq!(ids("p2"), [5, 6, 8, 9], "{log}");
+}

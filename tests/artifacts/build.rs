@@ -28,8 +28,10 @@ const GUESTS: &[&str] = &[
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.join("../..").canonicalize().unwrap();
+    // Every file, not the folders: a folder's own mtime changes only when an
+    // entry is added or removed, so an edited guest would not be rebuilt.
     for dir in ["transforms", "guest-sdk", "tests/guests"] {
-        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+        watch_files(&root.join(dir));
     }
     // The workspace manifest holds the guests' build profile.
     println!(
@@ -74,4 +76,24 @@ fn main() {
     }
     let out = target_dir.join("wasm32-wasip2/release");
     println!("cargo:rustc-env=KMV_WASM_DIR={}", out.display());
+}
+
+/// `rerun-if-changed` for each file under `dir` (and the folders, for added
+/// files), skipping build output.
+fn watch_files(dir: &std::path::Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "target") {
+            continue;
+        }
+        if path.is_dir() {
+            watch_files(&path);
+        } else {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
+    }
 }

@@ -1,8 +1,8 @@
 //! Routes seed articles by a field: `{"id", "title", "title_vector",
 //! "link", "shelf", "deleted"?}` goes to the collection that
 //! `[transform.config] shelves` maps `shelf` to (a shelf it does not map
-//! goes to `shelf` itself, for the host to refuse), as a row, or as a delete
-//! of `id` when `deleted` is true.
+//! goes to `shelf` itself, for the host to refuse), in `partition` when the
+//! record names one, as a row, or as a delete of `id` when `deleted` is true.
 
 use kmv_guest::{Change, Config, Outcome, Record, Row, Transform, export_transform};
 use std::collections::BTreeMap;
@@ -17,6 +17,8 @@ struct Article {
     #[serde(default)]
     link: String,
     shelf: String,
+    #[serde(default)]
+    partition: Option<String>,
     #[serde(default)]
     deleted: bool,
 }
@@ -51,7 +53,11 @@ impl Transform for Router {
                     .with("link", a.link),
             )
         };
-        Outcome::changes([change.to(collection)])
+        let change = match a.partition {
+            Some(p) => change.to(collection).in_partition(p),
+            None => change.to(collection),
+        };
+        Outcome::changes([change])
     }
 }
 
