@@ -10,17 +10,20 @@ use std::process::Command;
 /// crate built (the example names target/wasm32-wasip2/release/seed.wasm,
 /// which `cargo build --release --target wasm32-wasip2 -p seed` makes).
 fn seed_pipeline(dir: &Path) -> String {
-    let text = std::fs::read_to_string(repo().join("examples/seed/pipeline.toml")).unwrap();
-    let example_module = "module = \"../../target/wasm32-wasip2/release/seed.wasm\"";
+    example_pipeline(dir, "seed", kmv_test_artifacts::SEED)
+}
+
+/// examples/NAME/pipeline.toml with `module` the artifacts crate built.
+fn example_pipeline(dir: &Path, name: &str, module: &str) -> String {
+    let text =
+        std::fs::read_to_string(repo().join(format!("examples/{name}/pipeline.toml"))).unwrap();
+    let example_module = format!("module = \"../../target/wasm32-wasip2/release/{name}.wasm\"");
     assert!(
-        text.contains(example_module),
-        "the seed example no longer names {example_module}"
+        text.contains(&example_module),
+        "the {name} example no longer names {example_module}"
     );
-    let text = text.replace(
-        example_module,
-        &format!("module = {:?}", kmv_test_artifacts::SEED),
-    );
-    let path = dir.join("pipeline.toml");
+    let text = text.replace(&example_module, &format!("module = {module:?}"));
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_string()
 }
@@ -134,6 +137,18 @@ fn check_validates_config_module_and_init() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
+        stdout.contains("implements kmv:transform@0.2.0"),
+        "{stdout}"
+    );
+    // A module built for the older contract says so.
+    let old = dir.path().join("old.toml");
+    let text = std::fs::read_to_string(&seed_pipeline(dir.path()))
+        .unwrap()
+        .replace(kmv_test_artifacts::SEED, kmv_test_artifacts::CONTRACT_0_1);
+    std::fs::write(&old, text).unwrap();
+    let out = kmv_host(&["check", "--pipeline", old.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
         stdout.contains("implements kmv:transform@0.1.0"),
         "{stdout}"
     );
@@ -232,4 +247,48 @@ fn run_flags_before_a_command_are_refused_with_the_fix() {
             && stderr.contains("kmv-host check --pipeline FILE"),
         "{stderr}"
     );
+}
+
+/// The CDC example's records through its transform: upserts for `c`, `r`
+/// and `u`, a delete for `d` and for the tombstone after it, in both
+/// converter settings.
+#[test]
+fn test_shows_the_cdc_example_as_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = example_pipeline(dir.path(), "cdc", kmv_test_artifacts::CDC);
+    let args = [
+        "test",
+        "--pipeline",
+        &pipeline,
+        "--input",
+        "examples/cdc/records.jsonl",
+        "--output",
+        "json",
+    ];
+    let out = kmv_host(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11, "{lines:?}");
+    let mut rows = 0;
+    let mut deletes = Vec::new();
+    for line in &lines {
+        assert_eq!(line["outcome"], "changes", "{line}");
+        for change in line["changes"].as_array().unwrap() {
+            assert_eq!(change["collection"], "articles", "{change}");
+            if let Some(keys) = change.get("delete") {
+                deletes.extend(keys.as_array().unwrap().iter().map(|k| k.as_i64().unwrap()));
+            } else {
+                assert!(change["row"]["title_vector"].as_array().unwrap().len() == 8);
+                rows += 1;
+            }
+        }
+    }
+    assert_eq!((rows, deletes), (7, vec![2, 2, 0, 0]));
 }

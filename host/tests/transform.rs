@@ -293,6 +293,25 @@ fn calls_are_split_by_bytes() {
     }
 }
 
+/// A component built for the frozen 0.1.0 contract runs unchanged beside
+/// 0.2.0 ones: same records in, its rows out; bad input an error outcome.
+#[test]
+fn a_module_built_for_contract_0_1_still_runs() {
+    use kmv_host::transform::Contract;
+    let engine = load(wasm::CONTRACT_0_1, "").unwrap();
+    assert_eq!(engine.contract(), Contract::V0_1);
+    assert_eq!(load(wasm::SEED, "").unwrap().contract(), Contract::V0_2);
+    let records = vec![record(0, SEED), record(1, r#"{"id": "x"}"#)];
+    let out = engine.worker().unwrap().process(&records).unwrap();
+    let row = only_row(&out[0]);
+    assert_eq!(field(row, "id"), &Value::Int64(0));
+    assert!(
+        matches!(field(row, "title_vector"), Value::FloatVector(v) if v.len() == 8),
+        "{row:?}"
+    );
+    assert!(matches!(&out[1], RecordOutcome::Error(_)), "{:?}", out[1]);
+}
+
 #[test]
 fn module_for_another_wit_version_is_refused() {
     let e = load(wasm::WRONG_VERSION, "").unwrap_err();
@@ -300,7 +319,7 @@ fn module_for_another_wit_version_is_refused() {
     assert!(matches!(e, TransformError::WrongVersion { .. }), "{e:?}");
     assert!(text.contains("was built for kmv:transform@9.0.0"), "{text}");
     assert!(
-        text.contains("this kmv-host runs kmv:transform@0.1.0"),
+        text.contains("this kmv-host runs kmv:transform@0.1.0 and kmv:transform@0.2.0"),
         "{text}"
     );
 }
