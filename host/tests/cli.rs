@@ -142,7 +142,7 @@ fn check_validates_config_module_and_init() {
     );
     // A module built for the older contract says so.
     let old = dir.path().join("old.toml");
-    let text = std::fs::read_to_string(&seed_pipeline(dir.path()))
+    let text = std::fs::read_to_string(seed_pipeline(dir.path()))
         .unwrap()
         .replace(kmv_test_artifacts::SEED, kmv_test_artifacts::CONTRACT_0_1);
     std::fs::write(&old, text).unwrap();
