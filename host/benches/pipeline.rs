@@ -3,6 +3,10 @@
 //! in one run, for dim 8 and dim 768. Also the host's CPU-seconds per 100k
 //! records and its peak RSS. Target: pipeline >= 0.9x the plain insert.
 //!
+//! Then change data capture: Debezium change events through the `cdc`
+//! transform, a stream of creates only beside one with 20% deletes (each
+//! followed by its tombstone), in change events per second.
+//!
 //! Needs the services tests/run.sh starts (tansu, Milvus); fails otherwise.
 //! Run with `cargo bench -p kmv-host --bench pipeline`.
 
@@ -50,20 +54,28 @@ fn plain_insert(uri: &str, collection: &str, records: &[(String, Vec<u8>)]) -> f
 }
 
 struct HostRun {
-    rows_per_s: f64,
+    busy_seconds: f64,
     cpu_seconds: f64,
     max_rss_mib: f64,
+    summary: serde_json::Value,
 }
 
 fn pipeline_run(uri: &str, topic: &str, n: usize) -> HostRun {
-    let dir = tempfile::tempdir().unwrap();
     let sink = format!("write_mode = \"insert\"\nbatch_max_rows = {BATCH}");
+    let run = host_run(uri, topic, topic, kmv_test_artifacts::SEED, &sink);
+    assert_eq!(run.summary["rows_written"], n as u64, "{}", run.summary);
+    run
+}
+
+/// Runs `module` from `topic` into `collection` until idle.
+fn host_run(uri: &str, topic: &str, collection: &str, module: &str, sink: &str) -> HostRun {
+    let dir = tempfile::tempdir().unwrap();
     let p = PipelineFile::new(dir.path())
         .topic(topic)
         .group(&unique("bench"))
-        .module(kmv_test_artifacts::SEED)
-        .milvus(uri, topic)
-        .sink(&sink)
+        .module(module)
+        .milvus(uri, collection)
+        .sink(sink)
         .write();
     let log_path = dir.path().join("host.log");
     // Waited for with wait4 below, which clippy cannot see.
@@ -103,13 +115,84 @@ fn pipeline_run(uri: &str, topic: &str, n: usize) -> HostRun {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|v| v["message"] == "Pipeline stopped.")
         .unwrap_or_else(|| panic!("no summary in {log}"));
-    assert_eq!(summary["rows_written"], n as u64, "{summary}");
-    let busy: f64 = summary["busy_seconds"].as_str().unwrap().parse().unwrap();
     HostRun {
-        rows_per_s: n as f64 / busy,
+        busy_seconds: summary["busy_seconds"].as_str().unwrap().parse().unwrap(),
         cpu_seconds,
         max_rss_mib,
+        summary,
     }
+}
+
+/// Produces `events` (tombstones with a null value) to partition 0 of `topic`.
+fn produce_events(topic: &str, events: &[Event]) {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (key, value) in events {
+        loop {
+            let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
+            if let Some(v) = value {
+                record = record.payload(v);
+            }
+            match producer.send(record) {
+                Ok(()) => break,
+                Err(_) => producer.poll(std::time::Duration::from_millis(50)),
+            };
+        }
+        producer.poll(std::time::Duration::ZERO);
+    }
+    producer.flush(std::time::Duration::from_secs(120)).unwrap();
+}
+
+/// Change events per second through the `cdc` transform, with no deletes
+/// and with 20%, side by side.
+fn cdc_streams(uri: &str) {
+    let n = 100_000;
+    println!();
+    println!(
+        "change data capture: {n} Debezium change events (dim 8) through the cdc transform, batch {BATCH}"
+    );
+    println!(
+        "{:<14} {:>8} {:>8} {:>10} {:>14} {:>18}",
+        "stream", "creates", "deletes", "records", "events/s", "CPU s / 100k ev"
+    );
+    let mut rates = Vec::new();
+    for share in [0.0, 0.2] {
+        let collection = unique("bench_cdc");
+        create_seed(uri, &collection);
+        let topic = format!("cdc.public.{collection}");
+        let stream = Stream::with_deletes(&topic, n, share);
+        produce_events(&topic, &stream.events);
+        let sink = format!("batch_max_rows = {BATCH}");
+        let run = host_run(uri, &topic, &collection, kmv_test_artifacts::CDC, &sink);
+        assert_eq!(
+            run.summary["records_in"],
+            stream.events.len() as u64,
+            "{}",
+            run.summary
+        );
+        assert_eq!(run.summary["failed"], 0, "{}", run.summary);
+        let rate = n as f64 / run.busy_seconds;
+        rates.push(rate);
+        println!(
+            "{:<14} {:>8} {:>8} {:>10} {:>14.0} {:>18.2}",
+            format!("{:.0}% deletes", share * 100.0),
+            stream.creates,
+            stream.deletes,
+            stream.events.len(),
+            rate,
+            run.cpu_seconds / n as f64 * 100_000.0
+        );
+        admin(uri, None, &["drop", "--collection", &collection]);
+    }
+    println!(
+        "(20% deletes at {:.2}x the creates-only rate; a delete and its tombstone are two records, one change event)",
+        rates[1] / rates[0]
+    );
 }
 
 /// Waits for the child `pid`: (exit status, user+system CPU seconds of it
@@ -195,14 +278,15 @@ fn main() {
         );
         produce(&topic, &records);
         let run = pipeline_run(&uri, &topic, n);
+        let rows_per_s = n as f64 / run.busy_seconds;
         let plain_rate = (plain_before + plain_once()) / 2.0;
         println!(
             "{:<8} {:>7} {:>14.0} {:>16.0} {:>6.2}x {:>18.2} {:>14.1}",
             format!("dim {dim}"),
             n,
             plain_rate,
-            run.rows_per_s,
-            run.rows_per_s / plain_rate,
+            rows_per_s,
+            rows_per_s / plain_rate,
             run.cpu_seconds / n as f64 * 100_000.0,
             run.max_rss_mib
         );
@@ -211,4 +295,5 @@ fn main() {
     println!(
         "(pipeline rows/s: rows written / time from the first record consumed to the last batch acknowledged)"
     );
+    cdc_streams(&uri);
 }

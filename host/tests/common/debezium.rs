@@ -189,3 +189,38 @@ impl Stream {
         s
     }
 }
+
+impl Stream {
+    /// `n` change events over fresh keys, `delete_share` of them deletes
+    /// (each of a row created a few events before, followed by its
+    /// tombstone), the rest creates; plain envelopes. For benchmarks.
+    pub fn with_deletes(topic: &str, n: usize, delete_share: f64) -> Stream {
+        let mut s = Stream::default();
+        let every = (1.0 / delete_share).round().max(1.0) as usize;
+        let mut next_id = 0i64;
+        for i in 0..n {
+            let ts = 1_760_000_000_000 + i as u64;
+            if delete_share > 0.0 && i % every == every - 1 {
+                let id = next_id - 1;
+                let old = s.table.remove(&id).expect("the row just created");
+                let k = key(topic, id, Envelope::Plain);
+                s.events.push((
+                    k.clone(),
+                    Some(value(topic, "d", Some(&old), None, ts, Envelope::Plain)),
+                ));
+                s.events.push((k, None));
+                s.deletes += 1;
+            } else {
+                let a = Article::new(next_id, 1);
+                s.events.push((
+                    key(topic, next_id, Envelope::Plain),
+                    Some(value(topic, "c", None, Some(&a), ts, Envelope::Plain)),
+                ));
+                s.table.insert(next_id, a);
+                s.creates += 1;
+                next_id += 1;
+            }
+        }
+        s
+    }
+}
