@@ -1,6 +1,7 @@
-//! The command line: `kmv-host --pipeline FILE`, `check`, `test`.
+//! The command line: `kmv-host --pipeline FILE`, `check`, `test`, `init`.
 
 mod check;
+mod init;
 pub mod try_records;
 
 use crate::config::PipelineConfig;
@@ -71,6 +72,11 @@ enum Command {
     /// the rows, the skipped and the failed records with reasons. Needs no
     /// Kafka and no Milvus.
     Test(TestArgs),
+    /// Describe a collection and write a pipeline.toml for it: every field
+    /// listed (type, dimension, nullable, default, function output) beside
+    /// the keys that matter, and the write mode chosen from the schema.
+    /// Never overwrites a file without --force.
+    Init(init::InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let name = match command {
             Command::Check(_) => "check",
             Command::Test(_) => "test",
+            Command::Init(_) => "init",
         };
         for (flag, given) in [
             ("--pipeline", cli.pipeline.is_some()),
@@ -156,6 +163,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     match cli.command {
+        Some(Command::Init(args)) => init::init(&args),
         Some(Command::Check(args)) => match &args.module {
             Some(module) => check::check_module(&args, module),
             None => check::check(&args.pipeline),
