@@ -28,7 +28,8 @@ pub struct RegistryConfig {
     #[serde(default)]
     pub bearer_token: Option<Secret>,
     /// A PEM file of CA certificates to trust besides the system's (a
-    /// registry with a private CA); relative to the pipeline file.
+    /// registry with a private CA); a relative path is taken from the
+    /// working directory.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// How long one request may take before it is retried.
