@@ -4,7 +4,6 @@
 //! figures printed, not asserted. Run: `cargo bench -p kmv-host --bench formats`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use apache_avro::types::Value;

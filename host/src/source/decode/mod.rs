@@ -136,7 +136,7 @@ pub(crate) fn validate(
 /// A schema ready to decode with.
 #[derive(Debug)]
 enum Parsed {
-    Avro(avro::AvroSchema),
+    Avro(Box<avro::AvroSchema>),
     Protobuf(protobuf::ProtoSchema),
     Json,
 }
@@ -296,7 +296,7 @@ impl Decoder {
         match raw.kind() {
             "AVRO" => {
                 let texts: Vec<String> = refs.into_iter().map(|(_, text)| text).collect();
-                avro::AvroSchema::parse(&raw.schema, &texts).map(Parsed::Avro)
+                avro::AvroSchema::parse(&raw.schema, &texts).map(|s| Parsed::Avro(Box::new(s)))
             }
             "PROTOBUF" => protobuf::ProtoSchema::compile(&raw.schema, &refs).map(Parsed::Protobuf),
             "JSON" => Ok(Parsed::Json),
