@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace against real servers, on a fresh machine too:
 #   1. adds the wasm32-wasip2 target and installs the test services (.kmv/),
-#   2. starts tansu (127.0.0.1:9092), Milvus (127.0.0.1:19530) and a second
-#      Milvus with authorization on (127.0.0.1:19560),
+#   2. starts tansu (127.0.0.1:9092), Milvus (127.0.0.1:19530), a second
+#      Milvus with authorization on (127.0.0.1:19560) and the stand-in Schema
+#      Registry (127.0.0.1:8081, tests/services/schema_registry.py),
 #   3. runs `cargo test --workspace`,
 #   4. stops the services it started, whatever happened.
 # Extra arguments go to `cargo test` (e.g. `tests/run.sh -p kmv-host --test e2e`).
@@ -33,10 +34,12 @@ start() { # start SCRIPT [ARGS...]; remembers how to stop what it started
 start kafka.sh
 start milvus.sh
 start milvus.sh --port 19560 --auth
+start schema_registry.sh
 
 export KMV_KAFKA_BROKERS="${KMV_KAFKA_BROKERS:-127.0.0.1:9092}"
 export KMV_MILVUS_URI="${KMV_MILVUS_URI:-http://127.0.0.1:19530}"
 export KMV_MILVUS_AUTH_URI="${KMV_MILVUS_AUTH_URI:-http://127.0.0.1:19560}"
+export KMV_SCHEMA_REGISTRY_URL="${KMV_SCHEMA_REGISTRY_URL:-http://127.0.0.1:8081}"
 
 log="$(mktemp)"
 set +e

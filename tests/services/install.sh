@@ -7,8 +7,12 @@
 #   .kmv/cache/milvus/bin  the embedded server's native binaries, extracted once
 #   .kmv/s3venv      Python venv with moto's S3-compatible server (moto_server), the
 #                    object store that keeps a durable tansu's data (tests/services/s3.sh)
+#   .kmv/srvenv      Python venv with confluent-kafka's Schema Registry serializers (Avro,
+#                    Protobuf, JSON Schema): the producing side of the schema-registry tests and
+#                    examples/avro/produce.py. The registry itself (tests/services/schema_registry.py,
+#                    a stand-in) needs only the Python standard library.
 #
-# Usage: tests/services/install.sh [kafka] [milvus] [s3]     (default: all three)
+# Usage: tests/services/install.sh [kafka] [milvus] [s3] [registry]     (default: all four)
 # Idempotent: finished steps are skipped (pinned hash / marker keyed by versions).
 # Env: KMV_STATE (state dir), KMV_PYTHON (python used to bootstrap; default python3).
 set -euo pipefail
@@ -49,23 +53,43 @@ S3_PKGS=(
 )
 KMV_S3_VENV="$KMV_STATE/s3venv"
 
+# confluent-kafka's serializers with their extras, pinned (the versions the tests were written
+# against). A venv of its own: its protobuf 7 does not meet pymilvus' protobuf<5 in .kmv/venv.
+SR_PKGS=(
+  "confluent-kafka[avro,protobuf,json,schemaregistry]==2.12.1"
+  "fastavro==1.13.1"
+  "avro==1.12.2"
+  "protobuf==7.36.2"
+  "googleapis-common-protos==1.76.0"
+  "jsonschema==4.26.0"
+  "orjson==3.13.0"
+  "httpx==0.29.0"
+  "Authlib==1.9.10"
+  "attrs==26.1.0"
+  "cachetools==8.0.2"
+)
+KMV_SR_VENV="$KMV_STATE/srvenv"
+
 PY="${KMV_PYTHON:-python3}"
 
 want_kafka=0
 want_milvus=0
 want_s3=0
+want_registry=0
 if [[ $# -eq 0 ]]; then
   want_kafka=1
   want_milvus=1
   want_s3=1
+  want_registry=1
 fi
 for arg in "$@"; do
   case "$arg" in
     kafka) want_kafka=1 ;;
     milvus) want_milvus=1 ;;
     s3) want_s3=1 ;;
+    registry) want_registry=1 ;;
     -h|--help) kmv_usage; exit 0 ;;
-    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus, s3)" ;;
+    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus, s3, registry)" ;;
   esac
 done
 
@@ -175,7 +199,26 @@ install_s3_venv() {
   kmv_log "installed S3 venv (moto_server) in $(( $(kmv_now_ms) - t0 )) ms"
 }
 
+install_sr_venv() {
+  local marker="$KMV_SR_VENV/.kmv-installed"
+  local spec
+  spec="$(printf '%s\n' "${SR_PKGS[@]}")"
+  if [[ -f "$marker" && "$(cat "$marker")" == "$spec" ]] &&
+     "$KMV_SR_VENV/bin/python" -c 'import confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema' 2>/dev/null; then
+    kmv_log "schema-registry venv already installed: $KMV_SR_VENV"
+    return 0
+  fi
+  local t0
+  t0="$(kmv_now_ms)"
+  pip_venv "$KMV_SR_VENV" "schema-registry venv" \
+    "confluent_kafka.schema_registry.avro, confluent_kafka.schema_registry.protobuf, confluent_kafka.schema_registry.json_schema" \
+    python "${SR_PKGS[@]}"
+  printf '%s' "$spec" >"$marker"
+  kmv_log "installed schema-registry venv in $(( $(kmv_now_ms) - t0 )) ms"
+}
+
 if (( want_kafka )); then install_tansu; fi
 if (( want_milvus )); then install_venv; warm_milvus_bin_cache; fi
 if (( want_s3 )); then install_s3_venv; fi
+if (( want_registry )); then install_sr_venv; fi
 kmv_log "done (state dir: $KMV_STATE)"

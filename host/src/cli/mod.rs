@@ -2,6 +2,7 @@
 
 mod check;
 mod init;
+pub mod framed;
 pub mod try_records;
 
 use crate::config::PipelineConfig;
@@ -121,6 +122,27 @@ struct TestArgs {
     /// Exit with status 1 when any record failed.
     #[arg(long)]
     fail_on_error: bool,
+    /// Decode Confluent-framed records (written in the envelope as
+    /// `{"hex": "..."}` or `{"base64": "..."}`) with schemas from this
+    /// registry (default: the pipeline's [source.schema_registry]).
+    #[arg(long, value_name = "URL")]
+    schema_registry: Option<String>,
+    /// Decode Confluent-framed records with this local schema file (Avro
+    /// JSON, .proto text or JSON Schema), whatever their schema id: no
+    /// registry needed.
+    #[arg(long, value_name = "FILE", conflicts_with = "schema_registry")]
+    schema: Option<PathBuf>,
+    /// How record values are encoded (default: the pipeline's [source]
+    /// value_format): json, raw, avro, protobuf, json_schema.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    value_format: Option<crate::source::decode::Format>,
+}
+
+fn parse_format(s: &str) -> Result<crate::source::decode::Format, String> {
+    use serde::Deserialize;
+    use serde::de::IntoDeserializer;
+    crate::source::decode::Format::deserialize(s.into_deserializer())
+        .map_err(|e: serde::de::value::Error| e.to_string())
 }
 
 /// Sets up logging to stderr from `--log-level` / `RUST_LOG` and `--log-format`.
@@ -176,6 +198,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 input_format: args.input_format,
                 output: args.output,
                 topic: loaded.sample_topic().to_string(),
+                decoder: framed::decoder(
+                    &loaded,
+                    &framed::SchemaFlags {
+                        registry: args.schema_registry,
+                        file: args.schema,
+                        value_format: args.value_format,
+                    },
+                )?,
             };
             let summary = try_records::run(&engine, &options, &mut std::io::stdout().lock())?;
             Ok(if args.fail_on_error && summary.failed > 0 {

@@ -31,6 +31,10 @@ pub enum OutputFormat {
     Json,
 }
 
+/// A record that could not be decoded is printed as an error with this
+/// prefix, which the printers show as class `decode_error`.
+const DECODE_ERROR: &str = "decode_error: ";
+
 /// What `kmv-host test` was asked to do.
 #[derive(Debug, Clone)]
 pub struct TestOptions {
@@ -42,6 +46,8 @@ pub struct TestOptions {
     pub output: OutputFormat,
     /// The topic records are said to come from.
     pub topic: String,
+    /// Decodes framed keys and values first (`None`: they pass through).
+    pub decoder: Option<super::framed::TestDecoder>,
 }
 
 /// Counts of a `kmv-host test` run.
@@ -77,7 +83,25 @@ pub fn run(
 ) -> anyhow::Result<Summary> {
     let (records, lines) = read(options)?;
     let mut worker = engine.worker()?;
-    let outcomes = worker.process(&records)?;
+    let decoded = match &options.decoder {
+        None => crate::source::decode::Decoded::unchanged(records),
+        Some(d) => {
+            let mut decoder = d.decoder.lock().unwrap_or_else(|e| e.into_inner());
+            let results = decoder.decode_now(&records).map_err(anyhow::Error::msg)?;
+            crate::source::decode::Decoded::from_results(records, results)
+        }
+    };
+    let input = decoded.transform_input();
+    let outcomes = match input.is_empty() {
+        true => Vec::new(),
+        false => worker.process(input)?,
+    };
+    let outcomes: Vec<RecordOutcome> = decoded
+        .place(outcomes)
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|reason| RecordOutcome::Error(format!("{DECODE_ERROR}{reason}"))))
+        .collect();
+    let records = decoded.records;
     let mut summary = Summary {
         records: records.len(),
         ..Summary::default()
@@ -133,6 +157,7 @@ pub fn read_records(
         input_format,
         output: OutputFormat::Text,
         topic: topic.to_string(),
+        decoder: None,
     };
     Ok(read(&options)?.0)
 }
@@ -217,8 +242,13 @@ fn parse_line(line: &[u8], options: &TestOptions, offset: i64) -> anyhow::Result
     Ok(record)
 }
 
-/// A JSON string is taken as its text; null as absent; anything else as its JSON.
+/// A JSON string is taken as its text; null as absent; `{"hex": ...}` and
+/// `{"base64": ...}` as the bytes they spell (framed records); anything else
+/// as its JSON.
 fn payload(v: &Json) -> Option<Vec<u8>> {
+    if let Some(bytes) = bytes_of(v) {
+        return Some(bytes);
+    }
     match v {
         Json::Null => None,
         Json::String(s) => Some(s.as_bytes().to_vec()),
@@ -266,7 +296,10 @@ fn print_text(
             Ok(())
         }
         RecordOutcome::Skip => writeln!(out, "{at}: skipped"),
-        RecordOutcome::Error(reason) => writeln!(out, "{at}: failed (transform_error): {reason}"),
+        RecordOutcome::Error(reason) => match reason.strip_prefix(DECODE_ERROR) {
+            Some(reason) => writeln!(out, "{at}: failed (decode_error): {reason}"),
+            None => writeln!(out, "{at}: failed (transform_error): {reason}"),
+        },
         RecordOutcome::Fault { kind, reason } => {
             writeln!(out, "{at}: failed (transform_fault, {kind}): {reason}")
         }
@@ -396,7 +429,13 @@ fn print_json(
             l.changes = Some(changes.iter().map(ChangeJson::new).collect());
         }
         RecordOutcome::Skip => l.outcome = "skipped",
-        RecordOutcome::Error(reason) => l.reason = Some(reason),
+        RecordOutcome::Error(reason) => match reason.strip_prefix(DECODE_ERROR) {
+            Some(reason) => {
+                l.class = Some("decode_error");
+                l.reason = Some(reason);
+            }
+            None => l.reason = Some(reason),
+        },
         RecordOutcome::Fault { kind, reason } => {
             l.fault = Some(kind.to_string());
             l.reason = Some(reason);
@@ -418,4 +457,21 @@ fn print_json(
     }
     writeln!(out)?;
     Ok(())
+}
+
+/// `{"hex": "..."}` or `{"base64": "..."}` as bytes (`None` for anything else,
+/// or text that does not decode).
+fn bytes_of(v: &Json) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let Json::Object(m) = v else { return None };
+    if m.len() != 1 {
+        return None;
+    }
+    match m.iter().next()? {
+        (k, Json::String(s)) if k == "hex" => hex::decode(s.trim()).ok(),
+        (k, Json::String(s)) if k == "base64" => base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .ok(),
+        _ => None,
+    }
 }

@@ -6,6 +6,10 @@ use std::fmt;
 /// Why a record failed: the `kmv.error.class` header and the `class` log field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
+    /// The record's key or value could not be decoded by `[source]`'s
+    /// format (no Confluent framing, a schema id the registry does not
+    /// know, bytes that do not match the schema).
+    DecodeError,
     /// The transform returned an error for the record.
     TransformError,
     /// The transform instance trapped, ran out of time or memory on the record.
@@ -23,6 +27,7 @@ impl ErrorClass {
     /// The class as written in headers and logs.
     pub fn as_str(self) -> &'static str {
         match self {
+            ErrorClass::DecodeError => "decode_error",
             ErrorClass::TransformError => "transform_error",
             ErrorClass::TransformFault => "transform_fault",
             ErrorClass::SchemaMismatch => "schema_mismatch",

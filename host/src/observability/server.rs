@@ -54,7 +54,7 @@ fn describe() {
     );
     describe_counter!(
         names::RECORDS_FAILED,
-        "Records that failed, by class (transform_error, transform_fault, schema_mismatch, unknown_collection, milvus_rejected)."
+        "Records that failed, by class (decode_error, transform_error, transform_fault, schema_mismatch, unknown_collection, milvus_rejected)."
     );
     describe_counter!(
         names::RECORDS_DEAD_LETTERED,

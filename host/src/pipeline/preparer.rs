@@ -9,6 +9,7 @@ use super::swap::{Ready, Sample};
 use crate::errors::{ErrorClass, ErrorPolicy, FailedRecord, record_failed};
 use crate::observability::{self as observe, Counters, add, names};
 use crate::sink::{MilvusSink, RestApi, RowEncoder, RowError, SchemaChange, Sinks};
+use crate::source::decode::Decoded;
 use crate::source::{PollLimits, Source};
 use crate::transform::{Action, Change, KafkaRecord, RecordOutcome, TransformEngine, Worker};
 use anyhow::Context;
@@ -103,6 +104,13 @@ impl Preparer {
                 continue;
             }
             idle.saw_records();
+            // Framed keys and values decoded; waits while the registry is down.
+            let Some(records) = self.source.decode(records, &self.shutdown)? else {
+                break;
+            };
+            if records.records.is_empty() {
+                continue;
+            }
             let chunk = self.build_chunk(&mut running, records)?;
             if !self.hand_over(chunk, &mut pauses)? {
                 break;
@@ -131,19 +139,30 @@ impl Preparer {
 
     /// Transforms `records` and encodes their rows; failed records are
     /// handled by the policy (under `stop`, the error ends the run).
-    fn build_chunk(
-        &self,
-        running: &mut Running,
-        records: Vec<KafkaRecord>,
-    ) -> anyhow::Result<Chunk> {
+    fn build_chunk(&self, running: &mut Running, decoded: Decoded) -> anyhow::Result<Chunk> {
         let counters = &self.counters;
-        add(&counters.records_in, records.len() as u64);
+        add(&counters.records_in, decoded.records.len() as u64);
         counters.saw_records();
         let transform_started = Instant::now();
-        let outcomes = running.worker.process(&records)?;
+        let input = decoded.transform_input();
+        let outcomes = match input.is_empty() {
+            true => Vec::new(),
+            false => running.worker.process(input)?,
+        };
         metrics::histogram!(names::TRANSFORM_SECONDS).record(transform_started.elapsed());
-        let records: Vec<RowTag> = records.into_iter().map(Arc::new).collect();
-        self.swap.sample.remember(&records);
+        // New transform versions are checked on records as the transform reads them.
+        let decoded_apart = input.as_ptr() != decoded.records.as_ptr();
+        if decoded_apart {
+            let tail = &input[input.len().saturating_sub(100)..];
+            self.swap
+                .sample
+                .remember(&tail.iter().cloned().map(Arc::new).collect::<Vec<_>>());
+        }
+        let outcomes = decoded.place(outcomes);
+        let records: Vec<RowTag> = decoded.records.into_iter().map(Arc::new).collect();
+        if !decoded_apart {
+            self.swap.sample.remember(&records);
+        }
         let mut chunk = Chunk {
             bytes: records.iter().map(|r| record_bytes(r)).sum(),
             transform_version: running.version.clone(),
@@ -156,6 +175,13 @@ impl Preparer {
                 .entry((record.topic.clone(), record.partition))
                 .or_insert(record.offset + 1);
             *next = (*next).max(record.offset + 1);
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(reason) => {
+                    self.fail(&mut chunk, record, ErrorClass::DecodeError, reason, running)?;
+                    continue;
+                }
+            };
             let mut prepared = self.prepare(&outcome, &record, &encoder);
             if matches!(prepared, Prepared::UnknownField(_)) && self.refresh_schema()? {
                 encoder = self.sinks.default_sink().encoder();

@@ -29,6 +29,10 @@ pub enum SourceError {
     /// librdkafka refused the configuration or failed.
     #[error("Kafka consumer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The schema registry could not be set up, or refused a request (bad
+    /// credentials, a wrong url): not the records' fault.
+    #[error("schema registry: {0}")]
+    Registry(String),
 }
 
 /// A (topic, partition).
@@ -178,6 +182,8 @@ pub struct Source {
     outage: Mutex<OutageLog>,
     /// Records polled while paused, for the next batch ([`Source::poll_paused`]).
     held: Mutex<Held>,
+    /// Decodes framed keys and values (`None`: the formats pass through).
+    pub(super) decoder: Option<Mutex<super::decode::Decoder>>,
 }
 
 impl std::fmt::Debug for Source {
@@ -188,7 +194,19 @@ impl std::fmt::Debug for Source {
 
 impl Source {
     /// Creates the consumer and subscribes to the topics.
+    /// Called on the pipeline's runtime: the registry client (for framed
+    /// formats) runs its requests there.
     pub fn start(config: &SourceConfig, stats_interval: Duration) -> Result<Source, SourceError> {
+        let decoder = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => super::decode::Decoder::for_source(config, handle),
+            Err(_)
+                if config.key_format.passes_through() && config.value_format.passes_through() =>
+            {
+                Ok(None)
+            }
+            Err(_) => Err("no async runtime to run registry requests on".to_string()),
+        }
+        .map_err(SourceError::Registry)?;
         let mut client = ClientConfig::new();
         client
             .set("bootstrap.servers", &config.brokers)
@@ -230,6 +248,7 @@ impl Source {
             consumer: Arc::new(consumer),
             outage: Mutex::default(),
             held: Mutex::default(),
+            decoder: decoder.map(Mutex::new),
         })
     }
 

@@ -2,9 +2,12 @@
 //! commits an offset only once every record up to it is done. Consumption can
 //! be paused while polling goes on (the member keeps its partitions however
 //! long the pause); records a poll returns meanwhile are held for the next
-//! batch.
+//! batch. Keys and values in the Confluent wire format (Avro, Protobuf,
+//! JSON Schema) are decoded to JSON with schemas from the Schema Registry
+//! (`decode/`).
 
 mod consumer;
+pub mod decode;
 mod held;
 mod poll;
 mod transient;
@@ -34,6 +37,24 @@ pub struct SourceConfig {
     /// values may name environment variables as `${NAME}`.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
+    /// How record values are encoded: `json` (handed on as they are),
+    /// `raw`, `avro`, `protobuf`, `json_schema` (the last three in the
+    /// Confluent wire format, decoded to JSON with the registry's schema).
+    #[serde(default)]
+    pub value_format: decode::Format,
+    /// How record keys are encoded (the same choices).
+    #[serde(default)]
+    pub key_format: decode::Format,
+    /// Avro decimals in the decoded JSON: `string` (exact) or `number`.
+    #[serde(default)]
+    pub decimals: decode::DecimalFormat,
+    /// Avro dates, times and timestamps in the decoded JSON: `rfc3339` text
+    /// or the `number` Avro carries.
+    #[serde(default)]
+    pub timestamps: decode::TimestampFormat,
+    /// The Schema Registry of the framed formats.
+    #[serde(default)]
+    pub schema_registry: Option<decode::RegistryConfig>,
 }
 
 /// Where a new consumer group starts reading.
@@ -52,8 +73,21 @@ fn default_brokers() -> String {
 }
 
 impl SourceConfig {
+    /// How decoded values are written as JSON.
+    pub fn mapping(&self) -> decode::Mapping {
+        decode::Mapping {
+            decimals: self.decimals,
+            timestamps: self.timestamps,
+        }
+    }
+
     /// Checks the `[source]` table on its own.
     pub(crate) fn validate(&self) -> Result<(), Invalid> {
+        decode::validate(
+            self.key_format,
+            self.value_format,
+            self.schema_registry.as_ref(),
+        )?;
         if self.topics.is_empty() {
             return Err(Invalid::key(
                 "source",

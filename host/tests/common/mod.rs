@@ -16,6 +16,7 @@ mod debezium;
 mod host;
 mod own_milvus;
 mod pipeline_file;
+mod registry;
 mod rest_v2;
 mod services;
 
@@ -26,6 +27,7 @@ pub use host::{
 };
 pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
 pub use pipeline_file::PipelineFile;
+pub use registry::{Proxy, produce_framed, schema_registry};
 pub use rest_v2::RestV2;
 pub use services::{kafka, tcp_up};
 

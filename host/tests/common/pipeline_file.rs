@@ -25,6 +25,7 @@ pub struct PipelineFile {
     group: String,
     session_timeout_ms: u32,
     source_properties: String,
+    source_keys: String,
     module: String,
     transform_keys: String,
     transform_config: String,
@@ -43,6 +44,7 @@ impl PipelineFile {
             group: super::unique("g"),
             session_timeout_ms: 6000,
             source_properties: String::new(),
+            source_keys: String::new(),
             module: String::new(),
             transform_keys: String::new(),
             transform_config: String::new(),
@@ -89,6 +91,12 @@ impl PipelineFile {
     /// e.g. `"max.poll.interval.ms" = "15000"`.
     pub fn source_properties(mut self, properties: &str) -> Self {
         self.source_properties = properties.to_string();
+        self
+    }
+
+    /// More keys of `[source]`, e.g. `value_format = "avro"`.
+    pub fn source_keys(mut self, keys: &str) -> Self {
+        self.source_keys = keys.to_string();
         self
     }
 
@@ -167,6 +175,7 @@ impl PipelineFile {
 brokers = "{brokers}"
 topics = [{topic}]
 group_id = "{group}"
+{source_keys}
 
 [source.properties]
 {properties}
@@ -186,6 +195,7 @@ linger_ms = {linger_ms}
 "#,
             topic = self.topic,
             group = self.group,
+            source_keys = self.source_keys,
             module = self.module,
             transform_keys = self.transform_keys,
             transform_config = self.transform_config,

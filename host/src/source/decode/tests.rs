@@ -1,0 +1,103 @@
+//! The decoder with a local schema, and decoded batches.
+
+use super::*;
+
+fn record(offset: i64, value: Option<Vec<u8>>) -> KafkaRecord {
+    KafkaRecord::new("t", 0, offset, value)
+}
+
+const ARTICLE: &str = r#"{"type":"record","name":"A","fields":[{"name":"id","type":"long"},{"name":"v","type":{"type":"array","items":"float"}}]}"#;
+
+fn avro_decoder() -> Decoder {
+    let schemas = Schemas::File {
+        kind: "AVRO".into(),
+        text: ARTICLE.into(),
+    };
+    Decoder::new(Format::Raw, Format::Avro, Mapping::default(), schemas)
+}
+
+#[test]
+fn framed_avro_becomes_json_and_bad_records_fail_alone() {
+    let mut d = avro_decoder();
+    // id 3 (zigzag 6), v = [1.5] (one block of 1, then the end).
+    let mut good = vec![6, 2];
+    good.extend_from_slice(&1.5f32.to_le_bytes());
+    good.push(0);
+    let records = vec![
+        record(0, Some(wire::frame(9, &good))),
+        record(1, Some(b"{\"id\": 3}".to_vec())),
+        record(2, Some(wire::frame(9, &good[..3]))),
+        record(3, None),
+    ];
+    let results = d.decode_now(&records).unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().value.as_deref(),
+        Some(&br#"{"id":3,"v":[1.5]}"#[..])
+    );
+    let reason = results[1].as_ref().unwrap_err();
+    assert!(reason.contains("magic byte 0"), "{reason}");
+    assert!(
+        reason.starts_with("the value cannot be decoded as avro"),
+        "{reason}"
+    );
+    assert!(results[2].as_ref().unwrap_err().contains("ends early"));
+    // A tombstone stays a tombstone.
+    assert_eq!(results[3].as_ref().unwrap().value, None);
+
+    let batch = Decoded::from_results(records, results);
+    assert_eq!(batch.transform_input().len(), 2);
+    let placed = batch.place(vec!["a", "b"]);
+    assert_eq!(placed[0], Ok("a"));
+    assert!(placed[1].is_err() && placed[2].is_err());
+    assert_eq!(placed[3], Ok("b"));
+}
+
+#[test]
+fn a_schema_of_another_type_fails_the_record() {
+    let schemas = Schemas::File {
+        kind: "AVRO".into(),
+        text: ARTICLE.into(),
+    };
+    let mut d = Decoder::new(Format::Raw, Format::Protobuf, Mapping::default(), schemas);
+    let results = d
+        .decode_now(&[record(0, Some(wire::frame(1, &[0])))])
+        .unwrap();
+    assert!(
+        results[0]
+            .as_ref()
+            .unwrap_err()
+            .contains("schema id 1 is a AVRO schema, not PROTOBUF")
+    );
+}
+
+#[test]
+fn json_schema_takes_the_framing_off() {
+    let schemas = Schemas::File {
+        kind: "JSON".into(),
+        text: "{}".into(),
+    };
+    let mut d = Decoder::new(Format::Raw, Format::JsonSchema, Mapping::default(), schemas);
+    let results = d
+        .decode_now(&[
+            record(0, Some(wire::frame(1, br#"{"id": 1}"#))),
+            record(1, Some(wire::frame(1, b"{oops"))),
+        ])
+        .unwrap();
+    assert_eq!(
+        results[0].as_ref().unwrap().value.as_deref(),
+        Some(&br#"{"id": 1}"#[..])
+    );
+    assert!(results[1].as_ref().unwrap_err().contains("not JSON"));
+}
+
+#[test]
+fn formats_that_need_a_registry_say_so() {
+    let e = validate(Format::Json, Format::Avro, None).unwrap_err();
+    assert_eq!(e.key, "value_format");
+    assert!(
+        e.message.contains("[source.schema_registry]"),
+        "{}",
+        e.message
+    );
+    assert!(validate(Format::Raw, Format::Json, None).is_ok());
+}
