@@ -56,7 +56,11 @@ fn init_writes_a_pipeline_that_runs_as_it_is() {
     // Not over an existing file without --force.
     let again = kmv_host(&args);
     assert!(!again.status.success());
-    assert!(text(&again).contains("exists; pass --force"), "{}", text(&again));
+    assert!(
+        text(&again).contains("exists; pass --force"),
+        "{}",
+        text(&again)
+    );
 
     // The file runs as it is (a shorter session for the test broker).
     let log = run_ok(&file, 3.0);
@@ -79,7 +83,8 @@ fn init_writes_a_pipeline_that_runs_as_it_is() {
     let said = text(&out);
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains("cannot describe collection `no_such_collection`") && said.contains(&collection),
+        said.contains("cannot describe collection `no_such_collection`")
+            && said.contains(&collection),
         "{said}"
     );
     assert!(!missing.exists());

@@ -1,8 +1,8 @@
 //! The command line: `kmv-host --pipeline FILE`, `check`, `test`, `init`.
 
 mod check;
-mod init;
 pub mod framed;
+mod init;
 pub mod try_records;
 
 use crate::config::PipelineConfig;

@@ -10,6 +10,7 @@
 
 use super::answer::{Answer, parse_id, request_failure};
 use super::batch::{BatchBody, BatchBuilder, BodyKind};
+use super::create::CreateConfig;
 use super::encode::RowEncoder;
 use super::error::{FailureClass, SinkError, WriteError, WriteOk};
 use super::refresh::SchemaRef;
@@ -61,25 +62,25 @@ impl MilvusSink {
         };
         let endpoint = Endpoint::new(config, token)?;
         let collection = config.collection.as_str();
-        let (api, schema) = match config.api {
-            ApiVersion::V1 => (
-                RestApi::V1,
-                endpoint.describe(RestApi::V1, collection).await?,
-            ),
-            ApiVersion::V2 => (
-                RestApi::V2,
-                endpoint.describe(RestApi::V2, collection).await?,
-            ),
-            ApiVersion::Auto => match endpoint.describe(RestApi::V2, collection).await {
-                Err(SinkError::ApiNotFound { .. }) => {
-                    debug!(endpoint = %endpoint.base, "REST v2 answered 404; trying REST v1.");
-                    (
-                        RestApi::V1,
-                        endpoint.describe(RestApi::V1, collection).await?,
-                    )
+        let (api, described) = endpoint.detect(config.api, collection).await;
+        let schema = match (described, &config.create) {
+            (Err(SinkError::CollectionNotFound { .. }), Some(create)) => {
+                endpoint.create(api, collection, create).await?;
+                endpoint.describe(api, collection).await?
+            }
+            (Ok(schema), Some(create)) => {
+                let differences = create.differences(&schema);
+                if !differences.is_empty() {
+                    return Err(SinkError::CreateMismatch {
+                        endpoint: endpoint.base.clone(),
+                        collection: collection.into(),
+                        differences,
+                    });
                 }
-                other => (RestApi::V2, other?),
-            },
+                schema
+            }
+            (described, None) => described?,
+            (Err(e), Some(_)) => return Err(e),
         };
         let sink = Self::from_parts(config, endpoint, api, schema)?;
         info!(
@@ -412,6 +413,68 @@ pub(crate) fn expand_token(
 
 /// Sending requests and reading answers (building them is `request_builder`'s).
 impl Endpoint {
+    /// The REST API to speak (`auto`: v2 describe, and v1 when v2 answers
+    /// HTTP 404) and what describing `collection` over it gave.
+    async fn detect(
+        &self,
+        api: ApiVersion,
+        collection: &str,
+    ) -> (RestApi, Result<CollectionSchema, SinkError>) {
+        match api {
+            ApiVersion::V1 => (RestApi::V1, self.describe(RestApi::V1, collection).await),
+            ApiVersion::V2 => (RestApi::V2, self.describe(RestApi::V2, collection).await),
+            ApiVersion::Auto => match self.describe(RestApi::V2, collection).await {
+                Err(SinkError::ApiNotFound { .. }) => {
+                    debug!(endpoint = %self.base, "REST v2 answered 404; trying REST v1.");
+                    (RestApi::V1, self.describe(RestApi::V1, collection).await)
+                }
+                other => (RestApi::V2, other),
+            },
+        }
+    }
+
+    /// Creates `collection` as `[sink.create]` says.
+    async fn create(
+        &self,
+        api: RestApi,
+        collection: &str,
+        create: &CreateConfig,
+    ) -> Result<(), SinkError> {
+        let failed = |reason: String| SinkError::CreateFailed {
+            endpoint: self.base.clone(),
+            collection: collection.into(),
+            reason,
+        };
+        let body = create
+            .request_body(api, collection, self.database.as_deref())
+            .map_err(failed)?;
+        let path = match api {
+            RestApi::V2 => "/v2/vectordb/collections/create",
+            RestApi::V1 => "/v1/vector/collections/create",
+        };
+        let request = self
+            .post(path, api, Bytes::from(body.to_string()))
+            .map_err(failed)?;
+        let (status, answer) = self.send(request).await?;
+        let answer = Answer::read(status, &answer, self.token.as_ref());
+        if !answer.is_success(api) {
+            return Err(failed(answer.describe()));
+        }
+        info!(
+            endpoint = %self.base,
+            collection,
+            fields = create.fields.len(),
+            "Created the collection from [sink.create]."
+        );
+        if api == RestApi::V2 && create.load && create.indexes.is_empty() {
+            warn!(
+                collection,
+                "[sink.create] has no indexes: the collection is not loaded (rows are written; searches need an index and a load)."
+            );
+        }
+        Ok(())
+    }
+
     async fn send(&self, request: reqwest::Request) -> Result<(u16, Bytes), SinkError> {
         let unreachable = |e: reqwest::Error| SinkError::Unreachable {
             endpoint: self.base.clone(),

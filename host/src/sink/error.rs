@@ -48,6 +48,23 @@ pub const FEW_ATTEMPTS: u32 = 3;
 /// Why the sink could not start. Messages never hold the token.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// The collection exists, but not as `[sink.create]` describes it.
+    #[error(
+        "collection `{collection}` at {endpoint} exists with another schema than [sink.create] describes (kmv-host never changes a collection): {}",
+        differences.join("; ")
+    )]
+    CreateMismatch {
+        endpoint: String,
+        collection: String,
+        differences: Vec<String>,
+    },
+    /// `[sink.create]` could not create the missing collection.
+    #[error("cannot create collection `{collection}` at {endpoint} from [sink.create]: {reason}")]
+    CreateFailed {
+        endpoint: String,
+        collection: String,
+        reason: String,
+    },
     /// A `${NAME}` in `sink.token` could not be expanded.
     #[error("{}", .0.at("sink.token"))]
     TokenEnv(EnvError),

@@ -24,6 +24,7 @@ mod answer;
 mod batch;
 mod client;
 mod collections;
+mod create;
 mod delete;
 mod encode;
 mod error;
@@ -42,6 +43,7 @@ pub use crate::common::retry::RetryPolicy;
 pub use batch::{Batch, BatchBody, BatchBuilder, BodyKind, PushError, PushRefusal};
 pub use client::MilvusSink;
 pub use collections::{Sinks, TargetError};
+pub use create::{CreateConfig, CreateField, CreateIndex};
 pub use encode::{EncodedRow, PrimaryKey, RowEncoder, RowError};
 pub use error::{AfterFew, FailureClass, SinkError, WriteError, WriteOk};
 pub use refresh::{SchemaChange, SchemaRef};
@@ -118,6 +120,9 @@ pub struct SinkConfig {
     /// consumption pauses. At least `batch_max_bytes`.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
+    /// `[sink.create]`: the collection to create when it does not exist
+    /// (never used to change one that does).
+    pub create: Option<CreateConfig>,
 }
 
 impl SinkConfig {
@@ -270,6 +275,9 @@ impl SinkConfig {
                 ),
             );
         }
+        if let Some(create) = &self.create {
+            create.validate()?;
+        }
         if self.batch_max_rows == 0 {
             return invalid("batch_max_rows", "must be at least 1".into());
         }
@@ -313,7 +321,7 @@ mod tests {
         );
         assert!(
             e.message()
-                .ends_with("`retry_jitter`, `max_in_flight_bytes`")
+                .ends_with("`retry_jitter`, `max_in_flight_bytes`, `create`")
         );
         assert_eq!(&text[e.span().unwrap()], "retry_bogus");
     }
