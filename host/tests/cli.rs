@@ -29,7 +29,7 @@ fn example_pipeline(dir: &Path, name: &str, module: &str) -> String {
 }
 
 fn kmv_host(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+    Command::new(common::host_bin())
         .args(args)
         .current_dir(repo())
         .output()

@@ -1,7 +1,7 @@
 //! `kmv-host init` against the real Milvus 2.3.5: the file it writes for an
 //! existing collection runs end to end as it is (with the seed transform
-//! named by --module); a missing collection is refused with the names that
-//! exist, and an existing file is kept unless --force.
+//! named by --module); a missing collection is refused with (some of) the names
+//! that exist, and an existing file is kept unless --force.
 
 mod common;
 
@@ -9,7 +9,7 @@ use common::*;
 use std::process::Command;
 
 fn kmv_host(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+    Command::new(common::host_bin())
         .args(args)
         .output()
         .expect("running kmv-host")

@@ -428,7 +428,7 @@ fn check_module_validates_a_new_version_against_the_pipeline() {
     let input = dir.path().join("records.jsonl");
     std::fs::write(&input, "{\"n\": 1}\n{\"n\": 2}\n{\"no_n\": true}\n").unwrap();
     let check = |pipeline: &Path, wasm: &str, with_input: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmv-host"));
+        let mut cmd = Command::new(host_bin());
         cmd.arg("check")
             .arg("--pipeline")
             .arg(pipeline)

@@ -25,7 +25,7 @@ fn test_a_trap(args: &[&str], rust_log: Option<&str>) -> Output {
     let pipeline = faulty_pipeline(dir.path());
     let input = dir.path().join("records.jsonl");
     std::fs::write(&input, "{\"fault\": \"trap\"}\n").unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmv-host"));
+    let mut cmd = Command::new(host_bin());
     cmd.args(["test", "--pipeline", &pipeline, "--input"])
         .arg(&input)
         .args(args)
@@ -97,7 +97,7 @@ fn log_level_comes_from_the_flag_or_rust_log() {
 
 #[test]
 fn a_bad_http_address_is_refused_with_the_expected_form() {
-    let out = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+    let out = Command::new(host_bin())
         .args(["--pipeline", "p.toml", "--http-address", "localhost"])
         .output()
         .unwrap();
@@ -122,7 +122,7 @@ fn a_running_pipeline_logs_failures_and_progress_with_the_transform_version() {
         .sink("write_mode = \"insert\"")
         .errors("policy = \"log\"\n")
         .write();
-    let out = Command::new(env!("CARGO_BIN_EXE_kmv-host"))
+    let out = Command::new(host_bin())
         .arg("--pipeline")
         .arg(&p)
         .args([

@@ -23,13 +23,16 @@ pub fn host_args(pipeline: &Path, flags: &[&str]) -> Vec<String> {
     args
 }
 
+/// The `kmv-host` binary under test: `KMV_HOST_BIN`, or cargo's.
+pub fn host_bin() -> std::ffi::OsString {
+    std::env::var_os("KMV_HOST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kmv-host").into())
+}
+
 /// `kmv-host ARGS` with the test environment: `RUST_LOG=info`, no colours.
 /// `KMV_HOST_BIN` names another binary (a copy, when builds from several
 /// work trees share one target directory and overwrite each other's).
 pub fn host_command(args: &[String]) -> Command {
-    let bin =
-        std::env::var_os("KMV_HOST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_kmv-host").into());
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(host_bin());
     cmd.args(args).env("RUST_LOG", "info").env("NO_COLOR", "1");
     cmd
 }

@@ -23,7 +23,8 @@ mod services;
 pub use bench_services::StartedForBench;
 pub use debezium::{Article, Envelope, Event, Stream};
 pub use host::{
-    Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_command, summary,
+    Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_bin, host_command,
+    summary,
 };
 pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
 pub use pipeline_file::PipelineFile;
