@@ -84,7 +84,8 @@ fn init_writes_a_pipeline_that_runs_as_it_is() {
     assert!(!out.status.success(), "{said}");
     assert!(
         said.contains("cannot describe collection `no_such_collection`")
-            && said.contains(&collection),
+            && said.contains("does not exist")
+            && said.contains("(it has: `"),
         "{said}"
     );
     assert!(!missing.exists());
