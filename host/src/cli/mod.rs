@@ -1,8 +1,9 @@
-//! The command line: `kmv-host --pipeline FILE`, `check`, `test`, `init`.
+//! The command line: `kmv-host --pipeline FILE`, `check`, `test`, `init`, `new`.
 
 mod check;
 pub mod framed;
 mod init;
+mod new;
 pub mod try_records;
 
 use crate::config::PipelineConfig;
@@ -78,6 +79,12 @@ enum Command {
     /// the keys that matter, and the write mode chosen from the schema.
     /// Never overwrites a file without --force.
     Init(init::InitArgs),
+    /// Write a new transform crate: the SDK (built into this binary, at its
+    /// contract version), a template's code with a native unit test,
+    /// records.jsonl and a pipeline.toml, such that `cargo build --release
+    /// --target wasm32-wasip2` and then `kmv-host test --pipeline
+    /// pipeline.toml --input records.jsonl` work in its folder.
+    New(new::NewArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +178,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Check(_) => "check",
             Command::Test(_) => "test",
             Command::Init(_) => "init",
+            Command::New(_) => "new",
         };
         for (flag, given) in [
             ("--pipeline", cli.pipeline.is_some()),
@@ -186,6 +194,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     match cli.command {
         Some(Command::Init(args)) => init::init(&args),
+        Some(Command::New(args)) => new::new(&args),
         Some(Command::Check(args)) => match &args.module {
             Some(module) => check::check_module(&args, module),
             None => check::check(&args.pipeline),
