@@ -109,37 +109,8 @@ pub(crate) fn pipeline_text(
     api: RestApi,
     op: WriteOp,
 ) -> String {
-    let mut t = String::new();
+    let mut t = header(args, schema, api);
     let q = |s: &str| toml::Value::String(s.to_string()).to_string();
-    let _ = writeln!(
-        t,
-        "# pipeline.toml for collection `{}` at {} (REST {api}), written by `kmv-host init`.",
-        schema.name, args.endpoint
-    );
-    t.push_str(
-        "#\n# The collection's fields: what the transform's rows must, may or must not set.\n",
-    );
-    let width = schema
-        .fields
-        .iter()
-        .map(|f| f.name.len())
-        .max()
-        .unwrap_or(0);
-    for f in &schema.fields {
-        let _ = writeln!(t, "#   {:<width$}  {}", f.name, field_note(f, schema));
-    }
-    if schema.dynamic {
-        t.push_str(
-            "#   (dynamic fields on: rows may set other keys; they go into the dynamic field)\n",
-        );
-    } else {
-        t.push_str("#   (dynamic fields off: a row with any other key fails as schema_mismatch)\n");
-    }
-    if schema.loaded == Some(false) {
-        t.push_str(
-            "# The collection is not loaded: rows are written, searches see them once it is.\n",
-        );
-    }
     let group = format!("kmv-{}", schema.name);
     let module = args
         .module
@@ -188,6 +159,41 @@ endpoint = {endpoint}
     };
     let _ = writeln!(t, "write_mode = \"{op}\"            # {why}");
     t.push_str("batch_max_rows = 1000\nlinger_ms = 200\n\n[errors]\npolicy = \"log\"                  # or \"dead_letter\" with dead_letter_topic = \"...\", or \"stop\"\n");
+    t
+}
+
+/// The comment at the top: every field, and what the collection allows.
+fn header(args: &InitArgs, schema: &CollectionSchema, api: RestApi) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# pipeline.toml for collection `{}` at {} (REST {api}), written by `kmv-host init`.",
+        schema.name, args.endpoint
+    );
+    t.push_str(
+        "#\n# The collection's fields: what the transform's rows must, may or must not set.\n",
+    );
+    let width = schema
+        .fields
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(0);
+    for f in &schema.fields {
+        let _ = writeln!(t, "#   {:<width$}  {}", f.name, field_note(f, schema));
+    }
+    if schema.dynamic {
+        t.push_str(
+            "#   (dynamic fields on: rows may set other keys; they go into the dynamic field)\n",
+        );
+    } else {
+        t.push_str("#   (dynamic fields off: a row with any other key fails as schema_mismatch)\n");
+    }
+    if schema.loaded == Some(false) {
+        t.push_str(
+            "# The collection is not loaded: rows are written, searches see them once it is.\n",
+        );
+    }
     t
 }
 

@@ -10,7 +10,6 @@
 
 use super::answer::{Answer, parse_id, request_failure};
 use super::batch::{BatchBody, BatchBuilder, BodyKind};
-use super::create::CreateConfig;
 use super::encode::RowEncoder;
 use super::error::{FailureClass, SinkError, WriteError, WriteOk};
 use super::refresh::SchemaRef;
@@ -433,49 +432,7 @@ impl Endpoint {
         }
     }
 
-    /// Creates `collection` as `[sink.create]` says.
-    async fn create(
-        &self,
-        api: RestApi,
-        collection: &str,
-        create: &CreateConfig,
-    ) -> Result<(), SinkError> {
-        let failed = |reason: String| SinkError::CreateFailed {
-            endpoint: self.base.clone(),
-            collection: collection.into(),
-            reason,
-        };
-        let body = create
-            .request_body(api, collection, self.database.as_deref())
-            .map_err(failed)?;
-        let path = match api {
-            RestApi::V2 => "/v2/vectordb/collections/create",
-            RestApi::V1 => "/v1/vector/collections/create",
-        };
-        let request = self
-            .post(path, api, Bytes::from(body.to_string()))
-            .map_err(failed)?;
-        let (status, answer) = self.send(request).await?;
-        let answer = Answer::read(status, &answer, self.token.as_ref());
-        if !answer.is_success(api) {
-            return Err(failed(answer.describe()));
-        }
-        info!(
-            endpoint = %self.base,
-            collection,
-            fields = create.fields.len(),
-            "Created the collection from [sink.create]."
-        );
-        if api == RestApi::V2 && create.load && create.indexes.is_empty() {
-            warn!(
-                collection,
-                "[sink.create] has no indexes: the collection is not loaded (rows are written; searches need an index and a load)."
-            );
-        }
-        Ok(())
-    }
-
-    async fn send(&self, request: reqwest::Request) -> Result<(u16, Bytes), SinkError> {
+    pub(super) async fn send(&self, request: reqwest::Request) -> Result<(u16, Bytes), SinkError> {
         let unreachable = |e: reqwest::Error| SinkError::Unreachable {
             endpoint: self.base.clone(),
             reason: error_chain(&e),

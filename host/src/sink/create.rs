@@ -4,10 +4,15 @@
 //! is never changed).
 
 use super::RestApi;
+use super::answer::Answer;
+use super::error::SinkError;
+use super::request_builder::Endpoint;
 use super::schema::{CollectionSchema, DataType, ElementType};
 use crate::common::invalid::Invalid;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
+use tracing::{info, warn};
 
 /// `[sink.create]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -339,6 +344,51 @@ impl CreateConfig {
             ));
         }
         out
+    }
+}
+
+/// Creating the collection over the wire.
+impl Endpoint {
+    /// Creates `collection` as `[sink.create]` says.
+    pub(super) async fn create(
+        &self,
+        api: RestApi,
+        collection: &str,
+        create: &CreateConfig,
+    ) -> Result<(), SinkError> {
+        let failed = |reason: String| SinkError::CreateFailed {
+            endpoint: self.base.clone(),
+            collection: collection.into(),
+            reason,
+        };
+        let body = create
+            .request_body(api, collection, self.database.as_deref())
+            .map_err(failed)?;
+        let path = match api {
+            RestApi::V2 => "/v2/vectordb/collections/create",
+            RestApi::V1 => "/v1/vector/collections/create",
+        };
+        let request = self
+            .post(path, api, Bytes::from(body.to_string()))
+            .map_err(failed)?;
+        let (status, answer) = self.send(request).await?;
+        let answer = Answer::read(status, &answer, self.token.as_ref());
+        if !answer.is_success(api) {
+            return Err(failed(answer.describe()));
+        }
+        info!(
+            endpoint = %self.base,
+            collection,
+            fields = create.fields.len(),
+            "Created the collection from [sink.create]."
+        );
+        if api == RestApi::V2 && create.load && create.indexes.is_empty() {
+            warn!(
+                collection,
+                "[sink.create] has no indexes: the collection is not loaded (rows are written; searches need an index and a load)."
+            );
+        }
+        Ok(())
     }
 }
 

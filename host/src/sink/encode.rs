@@ -253,15 +253,7 @@ impl RowEncoder {
             (_, Value::Null) => out.extend_from_slice(b"null"),
             (DataType::Bool, Value::Boolean(b)) => out.extend_from_slice(bool_text(*b)),
             (DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64, v) => {
-                let i = int_value(fs, v)?;
-                let bounds = match fs.data_type {
-                    DataType::Int8 => Some(INT8),
-                    DataType::Int16 => Some(INT16),
-                    DataType::Int32 => Some(INT32),
-                    _ => None,
-                };
-                check_int_range(name, bounds, i)?;
-                write_num(out, i);
+                write_int(fs, v, out)?
             }
             (DataType::Float, Value::Int64(i)) => {
                 exact_float(name, *i, true)?;
@@ -285,16 +277,12 @@ impl RowEncoder {
                 },
                 Value::Array(a),
             ) => write_array(name, *element, *max_capacity, a, out)?,
-            (DataType::FloatVector { dim }, Value::FloatVectorJson(text)) => {
-                write_float_vector_json(name, *dim, text, out)?
-            }
             (
-                DataType::Float16Vector { dim } | DataType::BFloat16Vector { dim },
+                DataType::FloatVector { .. }
+                | DataType::Float16Vector { .. }
+                | DataType::BFloat16Vector { .. },
                 Value::FloatVectorJson(text),
-            ) => {
-                let v = Value::FloatVector(parse_float_vector_json(name, text)?);
-                write_float_vector(fs, *dim, &v, out)?
-            }
+            ) => write_vector_json(fs, text, out)?,
             (
                 DataType::FloatVector { dim }
                 | DataType::Float16Vector { dim }

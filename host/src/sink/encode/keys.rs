@@ -2,9 +2,10 @@
 //! the float vectors a transform hands over as JSON text.
 
 use super::values::{check_len, err};
+use super::vectors::write_float_vector;
 use super::{PrimaryKey, RowEncoder, RowError};
-use crate::sink::schema::DataType;
-use crate::transform::Key;
+use crate::sink::schema::{DataType, FieldSchema};
+use crate::transform::{Key, Value};
 
 impl RowEncoder {
     /// A delete's key, checked against the primary key field: its type, and
@@ -39,9 +40,28 @@ impl RowEncoder {
     }
 }
 
+/// A float vector given as JSON array text: a FloatVector's text checked
+/// and written as it is; a Float16/BFloat16's values converted like any
+/// other float list (base64 bytes on REST v2).
+pub(super) fn write_vector_json(
+    fs: &FieldSchema,
+    text: &str,
+    out: &mut Vec<u8>,
+) -> Result<(), RowError> {
+    let name = fs.name.as_str();
+    match fs.data_type {
+        DataType::FloatVector { dim } => write_float_vector_json(name, dim, text, out),
+        DataType::Float16Vector { dim } | DataType::BFloat16Vector { dim } => {
+            let v = Value::FloatVector(parse_float_vector_json(name, text)?);
+            write_float_vector(fs, dim, &v, out)
+        }
+        _ => unreachable!("called for float vector fields only"),
+    }
+}
+
 /// A FloatVector given as JSON array text: checked natively (an array of
 /// exactly `dim` finite numbers an f32 can hold) and written as it is.
-pub(super) fn write_float_vector_json(
+fn write_float_vector_json(
     name: &str,
     dim: u32,
     text: &str,
@@ -81,7 +101,7 @@ pub(super) fn write_float_vector_json(
 
 /// The values of a float-vector-json, for fields that are not written as
 /// text (Float16Vector, BFloat16Vector: converted to bytes on REST v2).
-pub(super) fn parse_float_vector_json(name: &str, text: &str) -> Result<Vec<f32>, RowError> {
+fn parse_float_vector_json(name: &str, text: &str) -> Result<Vec<f32>, RowError> {
     let values: Vec<f64> = serde_json::from_str(text).map_err(|e| {
         err(
             name,

@@ -100,6 +100,20 @@ pub(super) fn write_pk(
     }
 }
 
+/// An Int8/16/32/64 field's value, checked against the field's range.
+pub(super) fn write_int(fs: &FieldSchema, v: &Value, out: &mut Vec<u8>) -> Result<(), RowError> {
+    let i = int_value(fs, v)?;
+    let bounds = match fs.data_type {
+        DataType::Int8 => Some(INT8),
+        DataType::Int16 => Some(INT16),
+        DataType::Int32 => Some(INT32),
+        _ => None,
+    };
+    check_int_range(&fs.name, bounds, i)?;
+    write_num(out, i);
+    Ok(())
+}
+
 /// An integer from an `int64`, or from a `double` holding a whole number.
 pub(super) fn int_value(fs: &FieldSchema, v: &Value) -> Result<i64, RowError> {
     let name = fs.name.as_str();

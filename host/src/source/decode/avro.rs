@@ -207,7 +207,30 @@ impl<'a> Datum<'a, '_> {
         if depth > MAX_DEPTH {
             return Err(format!("the value nests deeper than {MAX_DEPTH} levels"));
         }
-        let numbers = self.mapping.timestamps == TimestampFormat::Number;
+        match schema {
+            Schema::Array(_)
+            | Schema::Map(_)
+            | Schema::Union(_)
+            | Schema::Record(_)
+            | Schema::Ref { .. } => self.complex(schema, ns, depth),
+            Schema::Decimal(_) | Schema::BigDecimal | Schema::Uuid | Schema::Duration => {
+                self.logical(schema)
+            }
+            Schema::Date
+            | Schema::TimeMillis
+            | Schema::TimeMicros
+            | Schema::TimestampMillis
+            | Schema::LocalTimestampMillis
+            | Schema::TimestampMicros
+            | Schema::LocalTimestampMicros
+            | Schema::TimestampNanos
+            | Schema::LocalTimestampNanos => self.temporal(schema),
+            _ => self.primitive(schema),
+        }
+    }
+
+    /// Null, booleans, numbers, bytes, strings, enums and fixed.
+    fn primitive(&mut self, schema: &Schema) -> Result<(), String> {
         match schema {
             Schema::Null => self.out.extend_from_slice(b"null"),
             Schema::Boolean => match self.take(1)?[0] {
@@ -239,6 +262,26 @@ impl<'a> Datum<'a, '_> {
                 let s = self.str()?;
                 self.write_str(s)
             }
+            Schema::Enum(e) => {
+                let i = self.long()?;
+                let symbol = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| e.symbols.get(i))
+                    .ok_or_else(|| format!("enum {} has no symbol {i}", e.name.name))?;
+                self.write_str(symbol)
+            }
+            Schema::Fixed(f) => {
+                let b = self.take(f.size)?;
+                self.write_base64(b)
+            }
+            _ => unreachable!("`value` sends only primitive schemas here"),
+        }
+        Ok(())
+    }
+
+    /// Arrays, maps, unions, records and named references.
+    fn complex(&mut self, schema: &Schema, ns: &Namespace, depth: usize) -> Result<(), String> {
+        match schema {
             Schema::Array(array) => {
                 self.out.push(b'[');
                 self.blocks(|d, i| {
@@ -288,18 +331,21 @@ impl<'a> Datum<'a, '_> {
                 }
                 self.out.push(b'}');
             }
-            Schema::Enum(e) => {
-                let i = self.long()?;
-                let symbol = usize::try_from(i)
-                    .ok()
-                    .and_then(|i| e.symbols.get(i))
-                    .ok_or_else(|| format!("enum {} has no symbol {i}", e.name.name))?;
-                self.write_str(symbol)
+            Schema::Ref { name } => {
+                let full = name.fully_qualified_name(ns);
+                let named = self.names.get(&full).ok_or_else(|| {
+                    format!("the schema names an unknown type {}", full.fullname(None))
+                })?;
+                self.value(named, ns, depth + 1)?
             }
-            Schema::Fixed(f) => {
-                let b = self.take(f.size)?;
-                self.write_base64(b)
-            }
+            _ => unreachable!("`value` sends only complex schemas here"),
+        }
+        Ok(())
+    }
+
+    /// Decimals, UUIDs and durations.
+    fn logical(&mut self, schema: &Schema) -> Result<(), String> {
+        match schema {
             Schema::Decimal(decimal) => {
                 let bytes = match &*decimal.inner {
                     Schema::Fixed(f) => self.take(f.size)?,
@@ -336,6 +382,26 @@ impl<'a> Datum<'a, '_> {
                     }
                 }
             }
+            Schema::Duration => {
+                let b = self.take(12)?;
+                let part = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+                let text = format!(
+                    "{{\"months\":{},\"days\":{},\"milliseconds\":{}}}",
+                    part(0),
+                    part(4),
+                    part(8)
+                );
+                self.out.extend_from_slice(text.as_bytes());
+            }
+            _ => unreachable!("`value` sends only logical schemas here"),
+        }
+        Ok(())
+    }
+
+    /// Dates, times and timestamps, as text or numbers (`timestamps`).
+    fn temporal(&mut self, schema: &Schema) -> Result<(), String> {
+        let numbers = self.mapping.timestamps == TimestampFormat::Number;
+        match schema {
             Schema::Date => {
                 let days = self.int()?;
                 if numbers {
@@ -383,24 +449,7 @@ impl<'a> Datum<'a, '_> {
                 let at = Some(chrono::DateTime::from_timestamp_nanos(v));
                 self.timestamp(at, 9, local, numbers, v)?
             }
-            Schema::Duration => {
-                let b = self.take(12)?;
-                let part = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-                let text = format!(
-                    "{{\"months\":{},\"days\":{},\"milliseconds\":{}}}",
-                    part(0),
-                    part(4),
-                    part(8)
-                );
-                self.out.extend_from_slice(text.as_bytes());
-            }
-            Schema::Ref { name } => {
-                let full = name.fully_qualified_name(ns);
-                let named = self.names.get(&full).ok_or_else(|| {
-                    format!("the schema names an unknown type {}", full.fullname(None))
-                })?;
-                self.value(named, ns, depth + 1)?
-            }
+            _ => unreachable!("`value` sends only temporal schemas here"),
         }
         Ok(())
     }
