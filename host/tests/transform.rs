@@ -255,6 +255,17 @@ fn unbounded_allocation_hits_the_memory_limit() {
     );
 }
 
+/// memory_limit_mib's whole range loads (4096 asked the pool for 4 GiB + 64 KiB).
+#[test]
+fn the_largest_memory_limit_loads() {
+    let out = run(
+        wasm::PASSTHROUGH,
+        "memory_limit_mib = 4096\n",
+        &[r#"{"id": 1}"#],
+    );
+    assert!(matches!(out[0], RecordOutcome::Rows(_)), "{out:?}");
+}
+
 #[test]
 fn sandbox_gives_no_files_environment_or_network() {
     // SAFETY of the test: these variables exist in the host process, so a
