@@ -132,6 +132,7 @@ impl EngineBuilder<'_> {
             deadline_ticks: deadline
                 .then(|| (config.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)),
             memory_limit,
+            call_max_output_bytes: config.call_max_output_bytes,
         };
         if deadline {
             start_epoch_ticker(&engine);
