@@ -196,12 +196,18 @@ fn guest_error_is_an_outcome_not_a_fault() {
 
 /// Good records around each fault, in one batch: only the bad record fails.
 fn assert_isolated(fault: &str, extra: &str, kind: FaultKind, reason_part: &str) {
+    let bad = format!(r#"{{"id": 5, "fault": "{fault}"}}"#);
+    assert_value_isolated(&bad, extra, kind, reason_part);
+}
+
+/// Good records around the record `bad`, in one batch: only it fails.
+fn assert_value_isolated(bad: &str, extra: &str, kind: FaultKind, reason_part: &str) {
     let engine = load(wasm::FAULTY, extra).unwrap();
     let mut worker = engine.worker().unwrap();
     let mut records: Vec<_> = (0..9)
         .map(|i| record(i, &format!(r#"{{"id": {i}}}"#)))
         .collect();
-    records[5] = record(5, &format!(r#"{{"id": 5, "fault": "{fault}"}}"#));
+    records[5] = record(5, bad);
     let out = worker.process(&records).unwrap();
     assert_eq!(out.len(), 9);
     for (i, o) in out.iter().enumerate() {
@@ -210,6 +216,9 @@ fn assert_isolated(fault: &str, extra: &str, kind: FaultKind, reason_part: &str)
                 RecordOutcome::Fault { kind: k, reason } => {
                     assert_eq!(*k, kind, "{reason}");
                     assert!(reason.contains(reason_part), "{reason}");
+                }
+                RecordOutcome::Rows(rows) => {
+                    panic!("record 5: expected a {kind} fault, got {} rows", rows.len())
                 }
                 other => panic!("record 5: expected a {kind} fault, got {other:?}"),
             }
@@ -253,6 +262,73 @@ fn unbounded_allocation_hits_the_memory_limit() {
         FaultKind::MemoryLimit,
         "memory limit of 32 MiB",
     );
+}
+
+/// A record whose outcome is larger than `call_max_output_bytes` (100,000
+/// rows of one short field, about 8 MB as the host holds them) faults alone;
+/// without the limit it would come back as rows.
+#[test]
+fn enormous_output_hits_the_output_limit() {
+    assert_value_isolated(
+        r#"{"id": 5, "fault": "enormous", "rows": 100000}"#,
+        "call_max_output_bytes = 1048576\n",
+        FaultKind::OutputLimit,
+        "more than 1048576 bytes in one call (its outcomes, or one log or embed call) (transform.call_max_output_bytes)",
+    );
+}
+
+/// Under the default limit (64 MiB) a million rows (about 81 MB lifted, 70 MB
+/// of the instance's 128 MiB) is an output fault, not rows nor a trap; 100
+/// rows of 100 kB (10 MB) are rows.
+#[test]
+fn default_output_limit() {
+    let out = run(
+        wasm::FAULTY,
+        "",
+        &[
+            r#"{"fault": "enormous", "rows": 1000000}"#,
+            r#"{"fault": "enormous", "rows": 100, "bytes": 100000}"#,
+        ],
+    );
+    match &out[0] {
+        RecordOutcome::Fault { kind, reason } => {
+            assert_eq!(*kind, FaultKind::OutputLimit, "{reason}");
+            assert!(reason.contains("more than 67108864 bytes"), "{reason}");
+        }
+        RecordOutcome::Rows(rows) => panic!("expected an output fault, got {} rows", rows.len()),
+        other => panic!("expected an output fault, got {other:?}"),
+    }
+    match &out[1] {
+        RecordOutcome::Rows(rows) => assert_eq!(rows.len(), 100),
+        other => panic!("expected rows, got {other:?}"),
+    }
+}
+
+/// A call whose records together return more than the limit, each alone
+/// less, is split by the isolation and every record gets its rows.
+#[test]
+fn a_call_over_the_output_limit_is_split_not_failed() {
+    // 8 records of 20,000 rows (about 1.6 MB each) against 4 MiB: a call of
+    // 8 (13 MB) or 4 (6.5 MB) is over, a call of 2 is not.
+    let values = vec![r#"{"fault": "enormous", "rows": 20000}"#; 8];
+    let out = run(wasm::FAULTY, "call_max_output_bytes = 4194304\n", &values);
+    for (i, o) in out.iter().enumerate() {
+        match o {
+            RecordOutcome::Rows(rows) => assert_eq!(rows.len(), 20000, "record {i}"),
+            other => panic!("record {i}: expected rows, got {other:?}"),
+        }
+    }
+}
+
+/// memory_limit_mib's whole range loads (4096 asked the pool for 4 GiB + 64 KiB).
+#[test]
+fn the_largest_memory_limit_loads() {
+    let out = run(
+        wasm::PASSTHROUGH,
+        "memory_limit_mib = 4096\n",
+        &[r#"{"id": 1}"#],
+    );
+    assert!(matches!(out[0], RecordOutcome::Rows(_)), "{out:?}");
 }
 
 #[test]

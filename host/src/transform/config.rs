@@ -27,6 +27,12 @@ pub struct TransformConfig {
     /// The most linear memory one transform instance may use, in MiB.
     #[serde(default = "default_memory_limit_mib")]
     pub memory_limit_mib: u64,
+    /// The most bytes one transform call may hand back to the host (its
+    /// outcomes: rows, changes, reasons; also one `log` or `embed` call's
+    /// arguments), counted as the host copies them out of the instance.
+    /// Past it the call is a fault of the instance.
+    #[serde(default = "default_call_max_output_bytes")]
+    pub call_max_output_bytes: usize,
     /// Where compiled modules are cached; defaults to the user's cache
     /// directory (`$XDG_CACHE_HOME/kmv-host`). Set `KMV_CACHE_DIR` or this key
     /// to move it.
@@ -44,6 +50,9 @@ fn default_call_timeout_ms() -> u64 {
 }
 fn default_memory_limit_mib() -> u64 {
     128
+}
+fn default_call_max_output_bytes() -> usize {
+    64 * 1024 * 1024
 }
 
 impl TransformConfig {
@@ -68,7 +77,7 @@ impl TransformConfig {
                 ),
             ));
         }
-        let checks: [(&str, bool, &str); 4] = [
+        let checks: [(&str, bool, &str); 5] = [
             (
                 "call_max_bytes",
                 self.call_max_bytes >= 1024,
@@ -88,6 +97,11 @@ impl TransformConfig {
                 "memory_limit_mib",
                 (1..=4096).contains(&self.memory_limit_mib),
                 "must be between 1 and 4096",
+            ),
+            (
+                "call_max_output_bytes",
+                self.call_max_output_bytes >= 1024 * 1024,
+                "must be at least 1048576 (1 MiB)",
             ),
         ];
         for (key, ok, message) in checks {

@@ -19,6 +19,9 @@ use wasmtime::{
 /// The most transform instances alive at once in one process (pool size).
 const MAX_INSTANCES: u32 = 64;
 
+/// The most a 32-bit linear memory can grow to: 65536 pages of 64 KiB.
+const MAX_MEMORY32: usize = 1 << 32;
+
 /// A compiled, linked transform, ready to instantiate workers from. Cheap to clone.
 #[derive(Clone)]
 pub struct TransformEngine {
@@ -129,6 +132,7 @@ impl EngineBuilder<'_> {
             deadline_ticks: deadline
                 .then(|| (config.call_timeout_ms / EPOCH_TICK.as_millis() as u64).max(1)),
             memory_limit,
+            call_max_output_bytes: config.call_max_output_bytes,
         };
         if deadline {
             start_epoch_ticker(&engine);
@@ -254,8 +258,10 @@ fn build_engine(
         .total_memories(MAX_INSTANCES * 2)
         .total_tables(MAX_INSTANCES * 8)
         // The store's limiter enforces the configured limit with a clear
-        // message; the pool only needs room for it.
-        .max_memory_size(memory_limit.saturating_add(64 * 1024));
+        // message; the pool only needs room for it, and no 32-bit memory
+        // grows past 4 GiB, which is also the most the pool may reserve
+        // (memory_limit_mib = 4096 failed to load with 4 GiB + 64 KiB).
+        .max_memory_size(memory_limit.saturating_add(64 * 1024).min(MAX_MEMORY32));
     wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     let dir = cache_dir(config);

@@ -23,6 +23,8 @@ pub(crate) struct Limits {
     pub deadline_ticks: Option<u64>,
     /// Bytes of linear memory one instance may use.
     pub memory_limit: usize,
+    /// Bytes one call may hand back to the host, counted as they are lifted.
+    pub call_max_output_bytes: usize,
 }
 
 /// Everything workers share: the engine, the pre-instantiated component, the
@@ -100,6 +102,8 @@ pub enum FaultKind {
     Timeout,
     /// The instance tried to grow its memory past the limit.
     MemoryLimit,
+    /// A call handed back more than `call_max_output_bytes`.
+    OutputLimit,
     /// The transform broke the contract (e.g. returned the wrong number of outcomes).
     Contract,
 }
@@ -110,6 +114,7 @@ impl std::fmt::Display for FaultKind {
             FaultKind::Trap => "trap",
             FaultKind::Timeout => "timeout",
             FaultKind::MemoryLimit => "memory_limit",
+            FaultKind::OutputLimit => "output_limit",
             FaultKind::Contract => "contract",
         })
     }
@@ -264,6 +269,12 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Bindings), TransformErr
     );
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|s| &mut s.limiter);
+    // wasmtime's "hostcall fuel": the bytes the host may lift out of the
+    // instance at once (a call's results, an import's arguments), counted
+    // before it allocates them. Elements are counted at their host size and
+    // every string or list as often as it is referenced, so a guest cannot
+    // make the host allocate more by pointing many values at one buffer.
+    store.set_hostcall_fuel(shared.limits.call_max_output_bytes);
     if let Some(ticks) = shared.limits.deadline_ticks {
         store.set_epoch_deadline(ticks);
         // Traps when the guest's own time is up; time spent in host calls
@@ -324,6 +335,15 @@ fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
             reason: format!("{exceeded} (transform.memory_limit_mib)"),
         };
     }
+    if is_output_limit(&e) {
+        return Fault {
+            kind: FaultKind::OutputLimit,
+            reason: format!(
+                "the transform handed the host more than {} bytes in one call (its outcomes, or one log or embed call) (transform.call_max_output_bytes)",
+                shared.limits.call_max_output_bytes
+            ),
+        };
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => Fault {
             kind: FaultKind::Timeout,
@@ -349,6 +369,17 @@ fn classify(shared: &Shared, state: &State, e: wasmtime::Error) -> Fault {
         },
     }
 }
+
+/// wasmtime ran out of hostcall fuel (see `instantiate`). Its error type is
+/// private, so it is known by its message, which `host/tests/transform.rs`
+/// (`enormous_output_hits_the_output_limit`) pins for this wasmtime version.
+fn is_output_limit(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+}
+
+/// How wasmtime 48 words "hostcall fuel exhausted".
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
 
 /// The guest's last line on stderr (a panic message, typically).
 fn last_stderr_line(state: &State) -> Option<String> {

@@ -2,10 +2,12 @@
 //! object written as a row, unless its `fault` field asks for trouble:
 //! `"error"` (an error outcome), `"panic"`, `"trap"` (unreachable), `"loop"`
 //! (never returns), `"oom"` (allocates without bound), `"skip"`, `"file"`,
-//! `"env"`, `"socket"` (tries to escape the sandbox; the outcome says what happened).
+//! `"env"`, `"socket"` (tries to escape the sandbox; the outcome says what happened),
+//! `"enormous"` (returns `rows` rows, default 1, each one `varchar` field `v` of
+//! `bytes` bytes, default 0: an output as large as the instance's memory allows).
 //!
 //! `[transform.config] fail_init = "message"` makes `init` fail with that message.
-use kmv_guest::{Config, Outcome, Record, Transform, export_transform};
+use kmv_guest::{Config, Field, Outcome, Record, Transform, Value, export_transform};
 
 /// The misbehaving transform.
 pub struct Faulty;
@@ -40,6 +42,19 @@ impl Transform for Faulty {
                     hoard.push(vec![1u8; 1 << 20]);
                     std::hint::black_box(&hoard);
                 }
+            }
+            Some("enormous") => {
+                let count = |key: &str, default: u64| {
+                    object.get(key).and_then(|v| v.as_u64()).unwrap_or(default) as usize
+                };
+                let text = "x".repeat(count("bytes", 0));
+                let row = || {
+                    vec![Field {
+                        name: "v".into(),
+                        value: Value::Varchar(text.clone()),
+                    }]
+                };
+                Outcome::Rows((0..count("rows", 1)).map(|_| row()).collect())
             }
             Some("file") => match std::fs::read_to_string("/etc/passwd") {
                 Ok(_) => Outcome::error("ESCAPED: read /etc/passwd"),
