@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Run a tansu Kafka-protocol broker on 127.0.0.1 for tests.
 #
-# Usage: tests/services/kafka.sh start|stop|status [--port N] [--storage memory|URL] [--s3-endpoint URL]
+# Usage: tests/services/kafka.sh start|stop|status [--port N] [--advertised-port N] [--storage memory|URL] [--s3-endpoint URL]
 #   start   start in the background (no-op if already running and healthy), wait until
 #           the port accepts connections (fails after ${KMV_KAFKA_START_TIMEOUT:-20} s with the log tail)
 #   stop    SIGTERM, wait for exit (SIGKILL after 15 s); no-op if not running
 #   status  exit 0 and print "running" if up and healthy, exit 1 otherwise
 # --port N       listener port (default 9092); bootstrap server is 127.0.0.1:N
+# --advertised-port N  the port the broker tells clients to connect to (default: --port), e.g. that
+#                of a proxy in front of it (host/tests/common/fault_proxy.rs): every client
+#                connection after the bootstrap then goes through the proxy
 # --storage S    "memory" (default, memory://tansu/) or a tansu storage URL. The calfkit
 #                build only has the memory and S3 engines: with memory, topics are lost on stop.
 #                With s3://BUCKET/ the topics and committed offsets live in the S3 store and
@@ -20,10 +23,13 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
 port=9092
+advertised_port=""
 storage=memory
 s3_endpoint=""
-kmv_parse_args "port storage s3-endpoint" "$@"
+kmv_parse_args "port advertised-port storage s3-endpoint" "$@"
 kmv_check_port_arg "$port"
+advertised_port="${advertised_port:-$port}"
+kmv_check_port_arg "$advertised_port"
 
 case "$storage" in
   memory) storage_url="memory://tansu/" ;;
@@ -73,7 +79,7 @@ do_start() {
     fi
     exec setsid "$TANSU" broker \
       --listener-url "tcp://127.0.0.1:$port" \
-      --advertised-listener-url "tcp://127.0.0.1:$port" \
+      --advertised-listener-url "tcp://127.0.0.1:$advertised_port" \
       --storage-engine "$storage_url" \
       </dev/null >"$LOGFILE" 2>&1
   ) &

@@ -7,12 +7,14 @@
 //! with named parts), [`field`]/[`counter`]/[`assert_summary`] (the one
 //! reader of `key=value` log fields), [`metric`] (a `/metrics` series),
 //! [`record`] (a `KafkaRecord`), [`OwnMilvus`] (a Milvus of one test's own,
-//! to stop and start), and the Kafka and Milvus helpers below.
+//! to stop and start), [`FaultProxy`] (a TCP proxy the test makes fail),
+//! and the Kafka and Milvus helpers below.
 // Each test file uses some of these helpers.
 #![allow(dead_code, unused_imports)]
 
 mod bench_services;
 mod debezium;
+mod fault_proxy;
 mod host;
 mod own_milvus;
 mod pipeline_file;
@@ -22,6 +24,7 @@ mod services;
 
 pub use bench_services::StartedForBench;
 pub use debezium::{Article, Envelope, Event, Stream};
+pub use fault_proxy::{Fault, FaultProxy, ProxyStats, free_port};
 pub use host::{
     Host, PROGRESS_INTERVAL, assert_summary, counter, field, host_args, host_bin, host_command,
     summary,
