@@ -8,7 +8,8 @@
 //! reader of `key=value` log fields), [`metric`] (a `/metrics` series),
 //! [`record`] (a `KafkaRecord`), [`OwnMilvus`] (a Milvus of one test's own,
 //! to stop and start), [`FaultProxy`] (a TCP proxy the test makes fail),
-//! and the Kafka and Milvus helpers below.
+//! [`ProxiedBroker`] (a broker of one test's own behind one), and the Kafka
+//! and Milvus helpers below.
 // Each test file uses some of these helpers.
 #![allow(dead_code, unused_imports)]
 
@@ -19,6 +20,7 @@ mod host;
 mod own_milvus;
 mod pipeline_file;
 mod registry;
+mod proxied_broker;
 mod rest_v2;
 mod services;
 
@@ -32,6 +34,7 @@ pub use host::{
 pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
 pub use pipeline_file::PipelineFile;
 pub use registry::{Proxy, produce_framed, schema_registry};
+pub use proxied_broker::ProxiedBroker;
 pub use rest_v2::RestV2;
 pub use services::{kafka, tcp_up};
 
@@ -284,11 +287,16 @@ pub fn text(out: &Output) -> String {
 
 /// Creates `topic` with `partitions` partitions through the admin API.
 pub fn create_topic(topic: &str, partitions: i32) {
+    create_topic_on(&kafka(), topic, partitions);
+}
+
+/// [`create_topic`] on the broker at `brokers`.
+pub fn create_topic_on(brokers: &str, topic: &str, partitions: i32) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::client::DefaultClientContext;
     use rdkafka::config::ClientConfig;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", brokers)
         .create()
         .unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
