@@ -19,8 +19,8 @@ mod fault_proxy;
 mod host;
 mod own_milvus;
 mod pipeline_file;
-mod registry;
 mod proxied_broker;
+mod registry;
 mod rest_v2;
 mod services;
 
@@ -33,8 +33,8 @@ pub use host::{
 };
 pub use own_milvus::{OwnMilvus, assert_rss_within, outage_sink, rss_bound};
 pub use pipeline_file::PipelineFile;
-pub use registry::{Proxy, produce_framed, schema_registry};
 pub use proxied_broker::ProxiedBroker;
+pub use registry::{Proxy, produce_framed, schema_registry};
 pub use rest_v2::RestV2;
 pub use services::{kafka, tcp_up};
 
