@@ -165,7 +165,7 @@ impl Loaded {
         self.config.transform.module_path(&self.base_dir)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         let base_dir = &self.base_dir;
         c.transform

@@ -12,6 +12,8 @@ pub mod common;
 pub mod config;
 pub mod embed;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod observability;
 pub mod pipeline;
 pub mod sink;

@@ -28,6 +28,8 @@ mod create;
 mod delete;
 mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod refresh;
 mod request_builder;
 mod retry;

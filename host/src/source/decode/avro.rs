@@ -26,10 +26,23 @@ impl AvroSchema {
     /// Parses `text`, whose named types may come from `references` (the
     /// texts of the schemas it references, in dependency order).
     pub fn parse(text: &str, references: &[String]) -> Result<AvroSchema, String> {
-        let (schema, refs) = if references.is_empty() {
-            (Schema::parse_str(text).map_err(|e| e.to_string())?, vec![])
-        } else {
-            Schema::parse_str_with_list(text, references).map_err(|e| e.to_string())?
+        // apache-avro 0.21 panics on some schemas a registry may hand out
+        // (a named type with an invalid name referenced from a union, found
+        // by fuzzing: schema.rs:272 unwraps); such a schema is refused.
+        let parsed = std::panic::catch_unwind(|| {
+            if references.is_empty() {
+                Schema::parse_str(text).map(|s| (s, vec![]))
+            } else {
+                Schema::parse_str_with_list(text, references)
+            }
+        });
+        let (schema, refs) = match parsed {
+            Ok(parsed) => parsed.map_err(|e| e.to_string())?,
+            Err(_) => {
+                return Err(
+                    "the Avro schema cannot be parsed (the Avro library failed on it)".into(),
+                );
+            }
         };
         let mut names = HashMap::new();
         for s in std::iter::once(&schema).chain(refs.iter()) {

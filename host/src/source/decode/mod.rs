@@ -338,7 +338,9 @@ impl Decoder {
             Parsed::Avro(s) => s.to_json(framed.body, self.mapping, &mut out),
             Parsed::Protobuf(s) => wire::message_indexes(framed.body)
                 .and_then(|(indexes, message)| s.to_json(&indexes, message, &mut out)),
-            Parsed::Json => serde_json::from_slice::<serde::de::IgnoredAny>(framed.body)
+            // Parsed whole, not skipped: skipping lets invalid UTF-8 and
+            // lone surrogate escapes in strings through (found by fuzzing).
+            Parsed::Json => serde_json::from_slice::<serde_json::Value>(framed.body)
                 .map(|_| out.extend_from_slice(framed.body))
                 .map_err(|e| format!("the payload is not JSON: {e}")),
         };
