@@ -9,7 +9,7 @@ use crate::transform::KafkaRecord;
 use std::cell::RefCell;
 use std::path::Path;
 
-pub use crate::sink::fuzzing::{
+pub use crate::sink::fuzz_targets::{
     EVERY_TYPE, describe_answer, encode_row, every_type_schema, write_answer,
 };
 

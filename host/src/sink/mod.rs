@@ -29,7 +29,7 @@ mod delete;
 mod encode;
 mod error;
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod fuzz_targets;
 mod refresh;
 mod request_builder;
 mod retry;

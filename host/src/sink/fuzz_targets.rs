@@ -1,5 +1,6 @@
-//! The sink's fuzzing entry points (see `crate::fuzzing`): describe answers,
-//! write answers and row encoding, each from arbitrary bytes.
+//! The sink's fuzzing entry points, re-exported by the top-level `fuzzing`
+//! module: describe answers, write answers and row encoding, each from
+//! arbitrary bytes.
 
 use super::client::MilvusSink;
 use super::encode::RowEncoder;
