@@ -9,18 +9,6 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-/// Polls `cond` every 100 ms for up to `limit`; whether it became true.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
-}
-
 #[test]
 fn member_joining_and_leaving_writes_every_record_once() {
     let started = Instant::now();
@@ -28,15 +16,7 @@ fn member_joining_and_leaving_writes_every_record_once() {
     let (topic, group) = (unique("rebalance"), unique("g_rebalance"));
     create_topic(&topic, 4);
     let dir = tempfile::tempdir().unwrap();
-    // Auto-id primary key `pk`; the record's id goes to an Int64 field.
-    let schema = r#"{"fields": [
-        {"name": "pk", "type": "INT64", "primary": true, "auto_id": true},
-        {"name": "id", "type": "INT64"},
-        {"name": "title", "type": "VARCHAR", "max_length": 512},
-        {"name": "title_vector", "type": "FLOAT_VECTOR", "dim": 8},
-        {"name": "link", "type": "VARCHAR", "max_length": 512}
-    ]}"#;
-    create_collection(&uri, &topic, schema, dir.path());
+    create_collection(&uri, &topic, AUTO_ID_SEED_SCHEMA, dir.path());
     let p = PipelineFile::new(dir.path())
         .topic(&topic)
         .group(&group)

@@ -21,18 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Polls `cond` every 100 ms for up to `limit`; whether it became true.
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    cond()
-}
-
 /// Latency each way while the second member joins: a write takes about
 /// twice this, longer than tansu's second JoinGroup round (3 s).
 const LATENCY: Duration = Duration::from_secs(2);
@@ -44,15 +32,7 @@ fn work_in_flight_when_partitions_are_revoked_is_written_once() {
     let (topic, group) = (unique("reb_flush"), unique("g_reb_flush"));
     create_topic(&topic, 4);
     let dir = tempfile::tempdir().unwrap();
-    // Auto-id primary key `pk`; the record's id goes to an Int64 field.
-    let schema = r#"{"fields": [
-        {"name": "pk", "type": "INT64", "primary": true, "auto_id": true},
-        {"name": "id", "type": "INT64"},
-        {"name": "title", "type": "VARCHAR", "max_length": 512},
-        {"name": "title_vector", "type": "FLOAT_VECTOR", "dim": 8},
-        {"name": "link", "type": "VARCHAR", "max_length": 512}
-    ]}"#;
-    create_collection(&uri, &topic, schema, dir.path());
+    create_collection(&uri, &topic, AUTO_ID_SEED_SCHEMA, dir.path());
     let proxy = FaultProxy::start(uri.trim_start_matches("http://"));
     // Small chunks and a small in-flight cap: each member holds about two
     // chunks, so a revocation waits for at most two slow writes.

@@ -43,7 +43,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -438,3 +438,26 @@ pub fn metric(text: &str, name: &str, labels: &str) -> Option<f64> {
     }
     found
 }
+
+/// Polls `cond` every 100 ms for up to `limit`; whether it became true.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cond()
+}
+
+/// The seed articles' collection with an auto-id primary key `pk`; the
+/// record's id goes to an Int64 field (tests/services/milvus_admin.py's
+/// schema JSON).
+pub const AUTO_ID_SEED_SCHEMA: &str = r#"{"fields": [
+        {"name": "pk", "type": "INT64", "primary": true, "auto_id": true},
+        {"name": "id", "type": "INT64"},
+        {"name": "title", "type": "VARCHAR", "max_length": 512},
+        {"name": "title_vector", "type": "FLOAT_VECTOR", "dim": 8},
+        {"name": "link", "type": "VARCHAR", "max_length": 512}
+    ]}"#;
