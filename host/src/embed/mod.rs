@@ -10,9 +10,11 @@
 //! the host spends embedding does not count against the transform's call
 //! deadline (see `transform::worker`).
 
+#[cfg(feature = "local-embedder")]
 mod local;
 mod openai;
 
+#[cfg(feature = "local-embedder")]
 pub use local::{LocalEmbedder, Pooling};
 pub use openai::{OpenAiEmbedder, OpenAiOptions};
 
@@ -130,6 +132,7 @@ pub enum EmbedError {
 #[derive(Debug)]
 pub enum Embedder {
     /// A local model.
+    #[cfg(feature = "local-embedder")]
     Local(Box<LocalEmbedder>),
     /// An OpenAI-compatible endpoint.
     OpenAi(OpenAiEmbedder),
@@ -139,6 +142,7 @@ impl Embedder {
     /// Embeds `texts`, one vector per text, in order.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         match self {
+            #[cfg(feature = "local-embedder")]
             Embedder::Local(e) => e.embed(texts),
             Embedder::OpenAi(e) => e.embed(texts),
         }
@@ -223,8 +227,23 @@ fn expand(name: &str, key: &'static str, text: &str) -> Result<String, EmbedErro
     Ok(out)
 }
 
+/// Why `provider = "local"` is refused by a build without the feature.
+#[cfg(not(feature = "local-embedder"))]
+const WITHOUT_LOCAL: &str = "this kmv-host was built without the local embedder (cargo feature \
+     `local-embedder`, left out by examples/quickstart.sh); build it in with \
+     `cargo build --release -p kmv-host`, or use provider = \"openai\"";
+
 fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedder, EmbedError> {
     match config.provider {
+        #[cfg(not(feature = "local-embedder"))]
+        Provider::Local => {
+            let _ = base_dir;
+            Err(EmbedError::Config {
+                name: name.into(),
+                reason: WITHOUT_LOCAL.into(),
+            })
+        }
+        #[cfg(feature = "local-embedder")]
         Provider::Local => {
             let dir = config
                 .model_dir
@@ -293,6 +312,10 @@ impl EmbedderConfig {
             Provider::Local => "local",
             Provider::Openai => "openai",
         };
+        #[cfg(not(feature = "local-embedder"))]
+        if self.provider == Provider::Local {
+            return err("provider", WITHOUT_LOCAL.into());
+        }
         for (key, present) in needed {
             if !present {
                 return err(key, format!("is required with provider = \"{provider}\""));
