@@ -220,6 +220,14 @@ mod tests {
         let order = r#"{"properties": {"customer": {"$ref": "customer.json"}}}"#;
         let s = JsonSchema::compile(order, &refs).unwrap();
         assert!(fails(&s, r#"{"customer": {}}"#).contains("at /customer:"));
+        // A referenced schema is also found by its own $id.
+        let customer = r#"{"$id": "https://example.com/people/customer.json",
+            "type": "object", "required": ["name"]}"#;
+        let refs = [("customer".to_string(), customer.to_string())];
+        let order = r#"{"properties": {"customer":
+            {"$ref": "https://example.com/people/customer.json"}}}"#;
+        let s = JsonSchema::compile(order, &refs).unwrap();
+        assert!(fails(&s, r#"{"customer": {}}"#).contains("at /customer:"));
         // A $ref to anything else is refused when the schema compiles, not fetched.
         let e = JsonSchema::compile(order, &[]).unwrap_err();
         assert!(e.contains("customer.json"), "{e}");
