@@ -87,8 +87,24 @@ message Article {
 message Second { string s = 1; }
 "#;
 
-/// A JSON schema (only fetched: the payload is checked to be JSON).
-const JSON_SCHEMA: &str = r#"{"type":"object"}"#;
+/// A JSON schema (draft-07) with the keywords payloads are most often
+/// checked by: types, required, enums, patterns, formats, bounds, local
+/// `$ref`s, combinators and `additionalProperties`.
+pub const JSON_SCHEMA: &str = r##"{
+"type": "object",
+"definitions": {"tag": {"type": "string", "pattern": "^[a-z]{1,8}$"}},
+"properties": {
+  "id": {"type": "integer", "minimum": 0},
+  "v": {"type": "array", "items": {"type": "number"}, "maxItems": 16},
+  "title": {"type": "string", "maxLength": 64},
+  "kind": {"enum": ["news", "science", null]},
+  "at": {"type": "string", "format": "date-time"},
+  "tags": {"type": "array", "items": {"$ref": "#/definitions/tag"}, "uniqueItems": true},
+  "score": {"oneOf": [{"type": "number", "multipleOf": 0.5}, {"type": "null"}]}
+},
+"required": ["id"],
+"additionalProperties": {"type": ["string", "number", "boolean", "null"]}
+}"##;
 
 fn decoder(value: Format, kind: &str, text: &str) -> Decoder {
     Decoder::new(

@@ -3,7 +3,9 @@
 //! JSONSerializer (`examples/avro/produce.py`), schemas in the schema
 //! registry of the tests (the stand-in `tests/services/schema_registry.py`,
 //! started by tests/run.sh), through the unchanged `seed` transform into the
-//! real Milvus, compared with the same articles produced as plain JSON.
+//! real Milvus, compared with the same articles produced as plain JSON;
+//! records that cannot be decoded, or do not match their JSON Schema, are
+//! dead-lettered with the reason while the rest arrive.
 
 mod common;
 
@@ -154,6 +156,91 @@ fn bad_framing_an_unknown_id_and_an_evolved_schema_in_one_run() {
         };
         assert!(reason.contains(want), "{key}: {reason}");
     }
+}
+
+#[test]
+fn json_schema_records_that_do_not_match_their_schema_are_dead_lettered() {
+    let (uri, registry) = (milvus(), schema_registry());
+    let dir = tempfile::tempdir().unwrap();
+    let topic = unique("sr_jsmismatch");
+    let dlq = format!("{topic}.dlq");
+    create_seed(&uri, &topic);
+    let first = jsonl(dir.path(), &articles(0..20, 8));
+    produce_framed(&registry, "json_schema", &topic, &first, 1);
+
+    // JSONSerializer validates before it produces, so the records that do
+    // not match are framed here, with the id it registered.
+    let id = schema_id(&registry, &format!("{topic}-value"), 1);
+    let framed =
+        |value: Json| [&[0u8][..], &id.to_be_bytes(), value.to_string().as_bytes()].concat();
+    let mut wrong_type = article(900, 8);
+    wrong_type["id"] = "nine hundred".into();
+    let mut no_link = article(901, 8);
+    no_link.as_object_mut().unwrap().remove("link");
+    let mut text_in_vector = article(902, 8);
+    text_in_vector["title_vector"][3] = "x".into();
+    let bad: Vec<(String, Vec<u8>)> = vec![
+        ("wrong-type".into(), framed(wrong_type)),
+        ("no-link".into(), framed(no_link)),
+        ("text-in-vector".into(), framed(text_in_vector)),
+    ];
+    produce(&topic, &bad);
+    let second_dir = dir.path().join("second");
+    std::fs::create_dir_all(&second_dir).unwrap();
+    let second = jsonl(&second_dir, &articles(20..40, 8));
+    produce_framed(&registry, "json_schema", &topic, &second, 1);
+
+    let p = framed_pipeline(dir.path(), &topic, "json_schema", &registry)
+        .errors(&format!("dead_letter_topic = \"{dlq}\""))
+        .write();
+    let log = run_ok(&p, 3.0);
+    assert_summary(
+        &log,
+        "records_in=43 rows_written=40 failed=3 dead_lettered=3",
+    );
+    assert_exactly_articles(&uri, &topic, 40);
+
+    let dead = consume(&dlq, 3);
+    assert_eq!(dead.len(), 3, "{log}");
+    use rdkafka::message::{Headers, Message};
+    let mut keys = vec![];
+    for m in &dead {
+        let header = |name: &str| {
+            let h = m.headers().unwrap().iter().find(|h| h.key == name).unwrap();
+            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned()
+        };
+        // The topic's partitions are read in no set order: matched by key.
+        let (key, value) = bad
+            .iter()
+            .find(|(key, _)| m.key() == Some(key.as_bytes()))
+            .expect("a dead letter of one of the bad records");
+        keys.push(key.clone());
+        // The record as consumed, and where it was.
+        assert_eq!(m.payload(), Some(&value[..]));
+        assert_eq!(header("kmv.error.class"), "decode_error", "{key}");
+        assert_eq!(header("kmv.source.topic"), topic);
+        assert!(header("kmv.source.partition").parse::<i32>().is_ok());
+        assert!(header("kmv.source.offset").parse::<i64>().is_ok());
+        let reason = header("kmv.error.reason");
+        let want: &[&str] = match key.as_str() {
+            "wrong-type" => &["at /id:", "\"integer\""],
+            "no-link" => &["at the root", "\"link\"", "required"],
+            _ => &["at /title_vector/3:", "\"number\""],
+        };
+        assert!(
+            reason.contains("does not match the schema"),
+            "{key}: {reason}"
+        );
+        for want in want {
+            assert!(reason.contains(want), "{key}: {reason}");
+        }
+        assert!(
+            reason.ends_with(&format!("(schema id {id})")),
+            "{key}: {reason}"
+        );
+    }
+    keys.sort();
+    assert_eq!(keys, ["no-link", "text-in-vector", "wrong-type"]);
 }
 
 #[test]

@@ -348,10 +348,17 @@ fn decode_record() {
     ]
     .concat();
     let json = [&[0u8, 0, 0, 0, 1][..], br#"{"id":1,"v":[0.5]}"#].concat();
+    // Every keyword of fuzzing::JSON_SCHEMA met, so mutations reach each.
+    let json_all = [
+        &[0u8, 0, 0, 0, 1][..],
+        br#"{"id":2,"title":"t","kind":"news","at":"2024-05-01T12:00:00Z","tags":["a","b"],"score":1.5,"x":true}"#,
+    ]
+    .concat();
     let seeds = vec![
         [&[0u8][..], &avro].concat(),
         [&[1u8][..], &proto].concat(),
         [&[2u8][..], &json].concat(),
+        [&[2u8][..], &json_all].concat(),
     ];
     // The seeds decode: the smoke would be blind if they did not.
     for seed in &seeds {

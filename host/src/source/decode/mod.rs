@@ -14,9 +14,10 @@
 //! polling goes on, so the consumer keeps its partitions.
 //!
 //! - `wire`: the framing; `registry`: the client; `avro`, `protobuf`: the
-//!   decoders to JSON.
+//!   decoders to JSON; `json_schema`: the validator of JSON Schema payloads.
 
 mod avro;
+mod json_schema;
 mod protobuf;
 pub mod registry;
 pub mod wire;
@@ -48,7 +49,8 @@ pub enum Format {
     Avro,
     /// Protobuf in the Confluent wire format, decoded to JSON.
     Protobuf,
-    /// JSON in the Confluent wire format (JSON Schema): the framing is taken off.
+    /// JSON in the Confluent wire format (JSON Schema): the framing is taken
+    /// off and the payload validated against the schema.
     JsonSchema,
 }
 
@@ -138,7 +140,7 @@ pub(crate) fn validate(
 enum Parsed {
     Avro(Box<avro::AvroSchema>),
     Protobuf(protobuf::ProtoSchema),
-    Json,
+    Json(json_schema::JsonSchema),
 }
 
 /// What the decoder knows of a schema id.
@@ -299,7 +301,7 @@ impl Decoder {
                 avro::AvroSchema::parse(&raw.schema, &texts).map(|s| Parsed::Avro(Box::new(s)))
             }
             "PROTOBUF" => protobuf::ProtoSchema::compile(&raw.schema, &refs).map(Parsed::Protobuf),
-            "JSON" => Ok(Parsed::Json),
+            "JSON" => json_schema::JsonSchema::compile(&raw.schema, &refs).map(Parsed::Json),
             other => Err(format!("unknown schema type {other}")),
         }
     }
@@ -338,11 +340,9 @@ impl Decoder {
             Parsed::Avro(s) => s.to_json(framed.body, self.mapping, &mut out),
             Parsed::Protobuf(s) => wire::message_indexes(framed.body)
                 .and_then(|(indexes, message)| s.to_json(&indexes, message, &mut out)),
-            // Parsed whole, not skipped: skipping lets invalid UTF-8 and
-            // lone surrogate escapes in strings through (found by fuzzing).
-            Parsed::Json => serde_json::from_slice::<serde_json::Value>(framed.body)
-                .map(|_| out.extend_from_slice(framed.body))
-                .map_err(|e| format!("the payload is not JSON: {e}")),
+            Parsed::Json(s) => s
+                .check(framed.body)
+                .map(|()| out.extend_from_slice(framed.body)),
         };
         match decoded {
             Ok(()) => Ok(Ok(out)),

@@ -71,16 +71,18 @@ fn a_schema_of_another_type_fails_the_record() {
 }
 
 #[test]
-fn json_schema_takes_the_framing_off() {
+fn json_schema_takes_the_framing_off_and_validates() {
     let schemas = Schemas::File {
         kind: "JSON".into(),
-        text: "{}".into(),
+        text: r#"{"properties": {"id": {"type": "integer"}}, "required": ["id"]}"#.into(),
     };
     let mut d = Decoder::new(Format::Raw, Format::JsonSchema, Mapping::default(), schemas);
     let results = d
         .decode_now(&[
             record(0, Some(wire::frame(1, br#"{"id": 1}"#))),
             record(1, Some(wire::frame(1, b"{oops"))),
+            record(2, Some(wire::frame(1, br#"{"id": "one"}"#))),
+            record(3, Some(wire::frame(1, br#"{"id": 2}"#))),
         ])
         .unwrap();
     assert_eq!(
@@ -88,6 +90,30 @@ fn json_schema_takes_the_framing_off() {
         Some(&br#"{"id": 1}"#[..])
     );
     assert!(results[1].as_ref().unwrap_err().contains("not JSON"));
+    let reason = results[2].as_ref().unwrap_err();
+    assert!(
+        reason.starts_with("the value cannot be decoded as json_schema: the payload does not match the schema at /id:"),
+        "{reason}"
+    );
+    assert!(reason.ends_with("(schema id 1)"), "{reason}");
+    assert!(results[3].is_ok());
+}
+
+#[test]
+fn a_json_schema_that_does_not_compile_fails_its_records() {
+    let schemas = Schemas::File {
+        kind: "JSON".into(),
+        text: r#"{"$ref": "https://example.com/elsewhere.json"}"#.into(),
+    };
+    let mut d = Decoder::new(Format::Raw, Format::JsonSchema, Mapping::default(), schemas);
+    let results = d
+        .decode_now(&[record(0, Some(wire::frame(4, b"{}")))])
+        .unwrap();
+    let reason = results[0].as_ref().unwrap_err();
+    assert!(
+        reason.contains("schema id 4 (JSON) cannot be used"),
+        "{reason}"
+    );
 }
 
 #[test]
