@@ -109,3 +109,20 @@ fn without_a_client_certificate_the_mtls_endpoint_refuses_and_the_error_says_so(
         "stunnel should have refused for want of a client certificate:\n{stunnel}"
     );
 }
+
+#[test]
+fn a_key_that_is_not_the_certificates_is_refused_at_load_naming_the_key() {
+    let tls = TlsMilvus::start(milvus().trim_start_matches("http://"));
+    let keys =
+        "ca_file = \"ca.pem\"\nclient_cert_file = \"client.pem\"\nclient_key_file = \"server.key\"";
+    let p = tls_pipeline(&tls, "tls_load", &unique("g"), keys);
+    let e = kmv_host::config::PipelineConfig::load(&p)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("key `sink.client_key_file`") && e.contains("server.key"),
+        "{e}"
+    );
+    let key = std::fs::read_to_string(tls.dir.path().join("server.key")).unwrap();
+    assert!(!e.contains(key.lines().nth(1).unwrap()), "{e}");
+}
