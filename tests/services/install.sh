@@ -11,8 +11,11 @@
 #                    Protobuf, JSON Schema): the producing side of the schema-registry tests and
 #                    examples/avro/produce.py. The registry itself (tests/services/schema_registry.py,
 #                    a stand-in) needs only the Python standard library.
+#   stunnel          Debian's stunnel4 (apt-get; skipped when `stunnel` is on PATH): the TLS
+#                    endpoint host/tests/e2e_tls.rs puts in front of Milvus (private CA,
+#                    client certificates required)
 #
-# Usage: tests/services/install.sh [kafka] [milvus] [s3] [registry]     (default: all four)
+# Usage: tests/services/install.sh [kafka] [milvus] [s3] [registry] [tls]     (default: all five)
 # Idempotent: finished steps are skipped (pinned hash / marker keyed by versions).
 # Env: KMV_STATE (state dir), KMV_PYTHON (python used to bootstrap; default python3).
 set -euo pipefail
@@ -76,11 +79,13 @@ want_kafka=0
 want_milvus=0
 want_s3=0
 want_registry=0
+want_tls=0
 if [[ $# -eq 0 ]]; then
   want_kafka=1
   want_milvus=1
   want_s3=1
   want_registry=1
+  want_tls=1
 fi
 for arg in "$@"; do
   case "$arg" in
@@ -88,8 +93,9 @@ for arg in "$@"; do
     milvus) want_milvus=1 ;;
     s3) want_s3=1 ;;
     registry) want_registry=1 ;;
+    tls) want_tls=1 ;;
     -h|--help) kmv_usage; exit 0 ;;
-    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus, s3, registry)" ;;
+    *) kmv_die "unknown argument '$arg' (expected: kafka, milvus, s3, registry, tls)" ;;
   esac
 done
 
@@ -217,8 +223,27 @@ install_sr_venv() {
   kmv_log "installed schema-registry venv in $(( $(kmv_now_ms) - t0 )) ms"
 }
 
+# stunnel from Debian's packages (CI is a fresh Debian machine where we are root).
+install_stunnel() {
+  if command -v stunnel >/dev/null 2>&1; then
+    kmv_log "stunnel already installed: $(command -v stunnel)"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 ||
+    kmv_die "stunnel is missing and there is no apt-get: install stunnel (5.x) by hand"
+  local sudo=()
+  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
+  kmv_log "apt-get install stunnel4 ..."
+  "${sudo[@]}" apt-get update -qq || kmv_die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq stunnel4 >/dev/null ||
+    kmv_die "apt-get install stunnel4 failed"
+  command -v stunnel >/dev/null 2>&1 || kmv_die "stunnel4 installed but no stunnel on PATH"
+  kmv_log "installed $(stunnel -version 2>&1 | grep -m1 '^stunnel')"
+}
+
 if (( want_kafka )); then install_tansu; fi
 if (( want_milvus )); then install_venv; warm_milvus_bin_cache; fi
 if (( want_s3 )); then install_s3_venv; fi
 if (( want_registry )); then install_sr_venv; fi
+if (( want_tls )); then install_stunnel; fi
 kmv_log "done (state dir: $KMV_STATE)"

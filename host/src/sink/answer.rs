@@ -4,6 +4,8 @@
 
 use super::encode::PrimaryKey;
 use super::error::{AfterFew, WriteError};
+use super::request_builder::Endpoint;
+use super::tls::certificate_failure;
 use super::{RestApi, Secret};
 use crate::common::text::{self, error_chain};
 
@@ -19,8 +21,15 @@ pub(super) fn parse_id(id: &serde_json::Value, int_pk: bool) -> Option<PrimaryKe
 }
 
 /// A request error as a write outcome: every failure to get an answer is
-/// retryable except a request that could not be built.
-pub(super) fn request_failure(endpoint: &str, e: &reqwest::Error) -> WriteError {
+/// retryable except a request that could not be built and a TLS handshake
+/// refused over certificates (which no retry fixes).
+pub(super) fn request_failure(endpoint: &Endpoint, e: &reqwest::Error) -> WriteError {
+    if let Some(tls) = certificate_failure(e, endpoint.has_client_cert) {
+        return WriteError::Fatal {
+            reason: format!("TLS to Milvus at {} failed: {tls}", endpoint.base),
+        };
+    }
+    let endpoint = endpoint.base.as_str();
     if e.is_builder() {
         return WriteError::Fatal {
             reason: format!("cannot build the request to {endpoint}: {}", error_chain(e)),

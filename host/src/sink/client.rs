@@ -16,6 +16,7 @@ use super::refresh::SchemaRef;
 use super::request_builder::Endpoint;
 use super::retry::{after_few, classify};
 use super::schema::{CollectionSchema, DataType};
+use super::tls::certificate_failure;
 use super::{ApiVersion, RestApi, RetryPolicy, Secret, SinkConfig, WriteMode, WriteOp};
 use crate::common::env;
 use crate::common::text::error_chain;
@@ -253,7 +254,7 @@ impl MilvusSink {
             .http
             .execute(request)
             .await
-            .map_err(|e| request_failure(&self.endpoint.base, &e))?;
+            .map_err(|e| request_failure(&self.endpoint, &e))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -433,9 +434,15 @@ impl Endpoint {
     }
 
     pub(super) async fn send(&self, request: reqwest::Request) -> Result<(u16, Bytes), SinkError> {
-        let unreachable = |e: reqwest::Error| SinkError::Unreachable {
-            endpoint: self.base.clone(),
-            reason: error_chain(&e),
+        let unreachable = |e: reqwest::Error| match certificate_failure(&e, self.has_client_cert) {
+            Some(reason) => SinkError::Tls {
+                endpoint: self.base.clone(),
+                reason,
+            },
+            None => SinkError::Unreachable {
+                endpoint: self.base.clone(),
+                reason: error_chain(&e),
+            },
         };
         let response = self.http.execute(request).await.map_err(unreachable)?;
         let status = response.status().as_u16();

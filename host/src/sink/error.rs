@@ -81,6 +81,14 @@ pub enum SinkError {
         /// The connection error.
         reason: String,
     },
+    /// The TLS handshake was refused over certificates (an unknown CA, a
+    /// missing or refused client certificate).
+    #[error("TLS to Milvus at {endpoint} failed: {reason}")]
+    Tls {
+        endpoint: String,
+        /// What went wrong and which `[sink]` key to set.
+        reason: String,
+    },
     /// HTTP 401 or code 1800.
     #[error("Milvus at {endpoint} refused the token (check sink.token): {message}")]
     Auth {

@@ -18,6 +18,7 @@
 //! - `client`: the HTTP service: connect, describe, write, answers.
 //! - `error`: why the sink could not start, why a write failed.
 //! - `retry`: which failed writes are worth retrying.
+//! - `tls`: the CA file and client certificate, and refused handshakes in words.
 //! - `write`: rows to batches, retried, rejected batches halved, failed rows reported.
 
 mod answer;
@@ -34,6 +35,7 @@ mod refresh;
 mod request_builder;
 mod retry;
 mod schema;
+mod tls;
 mod write;
 
 #[cfg(test)]
@@ -56,6 +58,7 @@ pub use write::{Part, RowFailure, WriteReport};
 use crate::common::invalid::Invalid;
 use serde::Deserialize;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// `[sink]`: the Milvus or Zilliz Cloud collection rows are written to.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,6 +125,18 @@ pub struct SinkConfig {
     /// consumption pauses. At least `batch_max_bytes`.
     #[serde(default = "default_max_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
+    /// A PEM file of CA certificates to trust besides the public ones (a
+    /// Milvus behind a private CA); relative to the pipeline file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A PEM client certificate (chain) for a server that asks for one
+    /// (mutual TLS); needs `client_key_file`. Relative to the pipeline file.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file`; its contents are never
+    /// logged. Relative to the pipeline file.
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
     /// `[sink.create]`: the collection to create when it does not exist
     /// (never used to change one that does).
     pub create: Option<CreateConfig>,
@@ -137,6 +152,23 @@ impl SinkConfig {
             self.retry_max_backoff_ms,
             self.retry_jitter,
         )
+    }
+
+    /// The TLS files as configured.
+    pub(crate) fn tls_files(&self) -> tls::TlsFiles<'_> {
+        tls::TlsFiles {
+            ca_file: self.ca_file.as_deref(),
+            client_cert_file: self.client_cert_file.as_deref(),
+            client_key_file: self.client_key_file.as_deref(),
+        }
+    }
+
+    /// Takes the TLS files' relative paths from `base_dir` (the pipeline
+    /// file's folder), as the transform's module is.
+    pub fn resolve_paths(&mut self, base_dir: &Path) {
+        tls::resolve(&mut self.ca_file, base_dir);
+        tls::resolve(&mut self.client_cert_file, base_dir);
+        tls::resolve(&mut self.client_key_file, base_dir);
     }
 }
 
@@ -289,7 +321,9 @@ impl SinkConfig {
                 format!("`{}` must start with http:// or https://", self.endpoint),
             );
         }
-        Ok(())
+        self.tls_files()
+            .check()
+            .map_err(|e| Invalid::key("sink", e.key, e.message))
     }
 }
 
@@ -321,10 +355,9 @@ mod tests {
             e.message()
                 .starts_with("unknown field `retry_bogus`, expected one of `endpoint`, `api`,")
         );
-        assert!(
-            e.message()
-                .ends_with("`retry_jitter`, `max_in_flight_bytes`, `create`")
-        );
+        assert!(e.message().ends_with(
+            "`max_in_flight_bytes`, `ca_file`, `client_cert_file`, `client_key_file`, `create`"
+        ));
         assert_eq!(&text[e.span().unwrap()], "retry_bogus");
     }
 }

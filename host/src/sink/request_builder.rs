@@ -18,6 +18,8 @@ pub(crate) struct Endpoint {
     pub(crate) token: Option<Secret>,
     pub(crate) database: Option<String>,
     pub(super) request_timeout: Duration,
+    /// Whether a client certificate is presented (for handshake messages).
+    pub(super) has_client_cert: bool,
 }
 
 impl fmt::Debug for Endpoint {
@@ -57,7 +59,14 @@ impl Endpoint {
             ));
         }
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
-        let http = reqwest::Client::builder()
+        let tls = config.tls_files();
+        let builder =
+            tls.configure(reqwest::Client::builder())
+                .map_err(|e| SinkError::Endpoint {
+                    endpoint: base.clone(),
+                    reason: format!("sink.{} {}", e.key, e.message),
+                })?;
+        let http = builder
             .connect_timeout(request_timeout.min(Duration::from_secs(10)))
             .timeout(request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
@@ -74,6 +83,7 @@ impl Endpoint {
             token,
             database: config.database.clone(),
             request_timeout,
+            has_client_cert: tls.has_client_cert(),
         })
     }
 

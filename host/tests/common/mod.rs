@@ -8,7 +8,8 @@
 //! reader of `key=value` log fields), [`metric`] (a `/metrics` series),
 //! [`record`] (a `KafkaRecord`), [`OwnMilvus`] (a Milvus of one test's own,
 //! to stop and start), [`FaultProxy`] (a TCP proxy the test makes fail),
-//! [`ProxiedBroker`] (a broker of one test's own behind one), and the Kafka
+//! [`ProxiedBroker`] (a broker of one test's own behind one), [`TlsMilvus`]
+//! (stunnel with a private CA and client certificates in front of Milvus), and the Kafka
 //! and Milvus helpers below.
 // Each test file uses some of these helpers.
 #![allow(dead_code, unused_imports)]
@@ -23,6 +24,7 @@ mod proxied_broker;
 mod registry;
 mod rest_v2;
 mod services;
+mod tls;
 
 pub use bench_services::StartedForBench;
 pub use debezium::{Article, Envelope, Event, Stream};
@@ -37,6 +39,7 @@ pub use proxied_broker::ProxiedBroker;
 pub use registry::{Proxy, produce_framed, schema_registry};
 pub use rest_v2::RestV2;
 pub use services::{kafka, tcp_up};
+pub use tls::{CertFiles, TlsMilvus};
 
 use kmv_host::transform::KafkaRecord;
 use rdkafka::config::ClientConfig;
