@@ -38,6 +38,19 @@ pub enum SourceError {
 /// A (topic, partition).
 pub type TopicPartition = (String, i32);
 
+/// How long a fetch may wait on the broker for records (librdkafka's
+/// `fetch.wait.max.ms`; `[source.properties]` may set another).
+///
+/// Short, because some brokers (tansu) hold a fetch for the whole wait when
+/// nothing new has come, which is latency for a consumer at the head. But not
+/// shorter than the broker needs to answer a fetch from deep in a partition
+/// of many small record batches: at 10 ms tansu's answers from behind the
+/// head held a record or two, so a consumer that fell behind (the soak, after
+/// a Milvus outage: issue 15) read tens of records a second or fewer and never
+/// caught up. `host/tests/source_backlog.rs`: 20,000 one-record batches took
+/// 3.5 s at 100 ms; at 10 ms, 2,295 of them were read in 90 s.
+const FETCH_WAIT_MAX_MS: &str = "100";
+
 /// Called on the polling thread when partitions are revoked, before they are
 /// given up: flushes their work and returns the offsets to commit for them
 /// (`None`: could not flush in time; nothing is committed).
@@ -220,9 +233,7 @@ impl Source {
                     super::StartFrom::Latest => "latest",
                 },
             )
-            // Small fetch waits keep latency low (brokers such as tansu hold a
-            // fetch for the whole wait).
-            .set("fetch.wait.max.ms", "10")
+            .set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS)
             .set("session.timeout.ms", "10000")
             .set("partition.assignment.strategy", "cooperative-sticky")
             // Bounds what librdkafka prefetches, and so the memory held while
