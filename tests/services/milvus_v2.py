@@ -1142,6 +1142,11 @@ def main():
     server.daemon_threads = True
     server.state = State(args.version, args.token, args.accept_int64_default == "true")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # SIGINT stops the server even when it was started with SIGINT ignored
+    # (a background job of a non-interactive shell inherits SIG_IGN, and Python
+    # then installs no handler of its own: the server ignored ^C and the
+    # self-test waited for it forever).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"listening on 127.0.0.1:{server.server_address[1]}", flush=True)
     try:
         server.serve_forever()
