@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The seed tutorial, end to end, on this machine:
-#   installs and starts a local tansu broker (127.0.0.1:9092) and the embedded
-#   Milvus (127.0.0.1:19530), creates topic and collection `topic_0`, builds
-#   kmv-host and the seed transform, produces the tutorial record plus 999
-#   like it, runs `kmv-host --pipeline examples/seed/pipeline.toml` until all
-#   are written, searches Milvus with the tutorial record's vector, prints the
-#   hits, and stops what it started.
+#   builds kmv-host and the seed transform while it installs and starts a
+#   local tansu broker (127.0.0.1:9092) and the embedded Milvus
+#   (127.0.0.1:19530), creates topic and collection `topic_0`, produces the
+#   tutorial record plus 999 like it, runs
+#   `kmv-host --pipeline examples/seed/pipeline.toml` until all are written,
+#   searches Milvus with the tutorial record's vector, prints the hits, and
+#   stops what it started.
 # Usage: examples/quickstart.sh [COUNT]   (default 1000 records)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,23 +15,43 @@ py=.kmv/venv/bin/python
 admin() { "$py" tests/services/milvus_admin.py "$@"; }
 say() { printf '\n==> %s\n' "$*"; }
 
-say "Setting up (wasm32-wasip2 target, tansu, embedded Milvus)"
-tests/setup.sh
+say "Setting up the build (Debian's build libraries, the wasm32-wasip2 target)"
+tests/setup.sh build
 
-started=()
+# The services are installed and started in the background while kmv-host
+# builds (the build is CPU-bound, the set-up mostly downloads): about a
+# minute off a first run. Their output goes to a log, shown once the build
+# is done.
+mkdir -p .kmv
+services_log=.kmv/quickstart-services.log
+started_file=.kmv/quickstart-started
+: >"$started_file"
+services_pid=
 cleanup() {
   local s
-  for s in "${started[@]}"; do tests/services/"$s" stop || true; done
+  # Not killed: a service half started would be left behind.
+  if [[ -n "$services_pid" ]]; then
+    echo "quickstart: waiting for the services' set-up to finish, to stop what it started"
+    wait "$services_pid" 2>/dev/null || true
+  fi
+  while read -r s; do tests/services/"$s" stop || true; done <"$started_file"
 }
 trap cleanup EXIT
-for s in kafka.sh milvus.sh; do
-  if tests/services/$s status >/dev/null 2>&1; then
-    echo "$s: already running; using it"
-  else
-    tests/services/$s start
-    started+=("$s")
-  fi
-done
+start_services() {
+  local s
+  tests/setup.sh kafka milvus
+  for s in kafka.sh milvus.sh; do
+    if tests/services/$s status >/dev/null 2>&1; then
+      echo "$s: already running; using it"
+    else
+      echo "$s" >>"$started_file"
+      tests/services/$s start
+    fi
+  done
+}
+say "Installing and starting tansu and the embedded Milvus in the background (log: $services_log)"
+start_services >"$services_log" 2>&1 &
+services_pid=$!
 
 say "Building kmv-host and the seed transform"
 # Without the local embedder (candle, tokenizers): the seed tutorial embeds
@@ -38,6 +59,16 @@ say "Building kmv-host and the seed transform"
 # `cargo build --release -p kmv-host` builds it in.
 cargo build --release -p kmv-host --no-default-features
 cargo build --release --target wasm32-wasip2 -p seed
+
+say "Waiting for tansu and Milvus"
+if ! wait "$services_pid"; then
+  services_pid=
+  cat "$services_log" >&2
+  echo "quickstart: setting up or starting the services failed (above; log: $services_log)" >&2
+  exit 1
+fi
+services_pid=
+cat "$services_log"
 
 say "Creating collection topic_0 (id Int64 pk, title VarChar, title_vector FloatVector(8), link VarChar)"
 admin create-seed --collection topic_0 --drop
