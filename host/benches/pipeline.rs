@@ -123,31 +123,6 @@ fn host_run(uri: &str, topic: &str, collection: &str, module: &str, sink: &str) 
     }
 }
 
-/// Produces `events` (tombstones with a null value) to partition 0 of `topic`.
-fn produce_events(topic: &str, events: &[Event]) {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (key, value) in events {
-        loop {
-            let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
-            if let Some(v) = value {
-                record = record.payload(v);
-            }
-            match producer.send(record) {
-                Ok(()) => break,
-                Err(_) => producer.poll(std::time::Duration::from_millis(50)),
-            };
-        }
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(120)).unwrap();
-}
-
 /// Change events per second through the `cdc` transform, with no deletes
 /// and with 20%, side by side.
 fn cdc_streams(uri: &str) {

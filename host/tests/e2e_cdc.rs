@@ -13,33 +13,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-/// Produces `events` in order to one partition of `topic` (tombstones with
-/// a null value).
-fn produce_events(topic: &str, events: &[Event]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (key, value) in events {
-        loop {
-            let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
-            if let Some(v) = value {
-                record = record.payload(v);
-            }
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((e, _)) => {
-                    assert!(format!("{e}").contains("Queue full"), "produce failed: {e}");
-                    producer.poll(Duration::from_millis(50));
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
-}
-
 /// Checks that `collection` holds exactly the rows of `table`: every id
 /// once, and each row's title, link and vector.
 fn assert_table(uri: &str, collection: &str, table: &BTreeMap<i64, Article>) {

@@ -72,20 +72,7 @@ impl Steady {
                 while !stop.load(Ordering::SeqCst) {
                     let from = queued.load(Ordering::SeqCst);
                     for (key, value) in articles(from..from + per_round, 8) {
-                        let mut record = BaseRecord::to(&topic).key(&key).payload(&value);
-                        while let Err((e, back)) = producer.send(record) {
-                            assert!(
-                                matches!(
-                                    e,
-                                    rdkafka::error::KafkaError::MessageProduction(
-                                        rdkafka::types::RDKafkaErrorCode::QueueFull
-                                    )
-                                ),
-                                "produce failed: {e}"
-                            );
-                            record = back;
-                            producer.poll(Duration::from_millis(50));
-                        }
+                        send_waiting(&producer, BaseRecord::to(&topic).key(&key).payload(&value));
                     }
                     queued.store(from + per_round, Ordering::SeqCst);
                     producer.poll(every);

@@ -236,25 +236,6 @@ fn create(server: &RestV2, collection: &str, schema: Json) {
     assert_eq!(created["code"], 0, "{created}");
 }
 
-/// Produces `events` (tombstones with a null value) to partition 0 of `topic`.
-fn produce_events(topic: &str, events: &[Event]) {
-    use rdkafka::config::ClientConfig;
-    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
-        .create()
-        .unwrap();
-    for (key, value) in events {
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
-        if let Some(v) = value {
-            record = record.payload(v);
-        }
-        producer.send(record).map_err(|(e, _)| e).unwrap();
-        producer.poll(std::time::Duration::ZERO);
-    }
-    producer.flush(std::time::Duration::from_secs(30)).unwrap();
-}
-
 /// The delete path over REST v2: a Debezium stream (creates, updates,
 /// deletes and tombstones, several per key in one batch) through the `cdc`
 /// transform into each release's stand-in, which applies

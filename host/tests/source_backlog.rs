@@ -84,19 +84,7 @@ fn produce_one_record_batches(brokers: &str, topic: &str) {
     let value = format!("{{\"pad\":\"{}\"}}", "x".repeat(200));
     for i in 0..BACKLOG {
         let key = i.to_string();
-        while let Err((e, _)) = producer.send(BaseRecord::to(topic).key(&key).payload(&value)) {
-            assert!(
-                matches!(
-                    e,
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull
-                    )
-                ),
-                "produce failed: {e}"
-            );
-            producer.poll(Duration::from_millis(10));
-        }
-        producer.poll(Duration::ZERO);
+        send_waiting(&producer, BaseRecord::to(topic).key(&key).payload(&value));
     }
     producer
         .flush(Duration::from_secs(120))

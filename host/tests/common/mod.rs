@@ -232,23 +232,59 @@ pub fn produce_to(brokers: &str, topic: &str, records: &[(String, Vec<u8>)]) {
         .create()
         .unwrap();
     for (key, value) in records {
-        while let Err((e, _)) = producer.send(BaseRecord::to(topic).key(key).payload(value)) {
-            assert!(
-                matches!(
-                    e,
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull
-                    )
-                ),
-                "produce failed: {e}"
-            );
-            producer.poll(Duration::from_millis(50));
-        }
-        producer.poll(Duration::ZERO);
+        send_waiting(&producer, BaseRecord::to(topic).key(key).payload(value));
     }
     producer
         .flush(Duration::from_secs(60))
         .expect("flushing the producer");
+}
+
+/// Produces `events` in order to partition 0 of `topic`: a `None` value is
+/// a tombstone (a record with a null value).
+pub fn produce_events(topic: &str, events: &[Event]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (key, value) in events {
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic).key(key).partition(0);
+        if let Some(v) = value {
+            record = record.payload(v);
+        }
+        send_waiting(&producer, record);
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .expect("flushing the producer");
+}
+
+/// Queues `record` on `producer`, waiting while its queue is full (serving
+/// delivery reports meanwhile); any other error fails the test.
+pub fn send_waiting<C, K, P>(
+    producer: &BaseProducer<C>,
+    mut record: BaseRecord<'_, K, P, C::DeliveryOpaque>,
+) where
+    C: rdkafka::producer::ProducerContext,
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => break,
+            Err((
+                rdkafka::error::KafkaError::MessageProduction(
+                    rdkafka::types::RDKafkaErrorCode::QueueFull,
+                ),
+                back,
+            )) => {
+                record = back;
+                producer.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => panic!("produce failed: {e}"),
+        }
+    }
+    producer.poll(Duration::ZERO);
 }
 
 /// A seed article as JSON.
