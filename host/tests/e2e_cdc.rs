@@ -6,8 +6,6 @@
 mod common;
 
 use common::*;
-use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
