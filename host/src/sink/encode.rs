@@ -401,6 +401,39 @@ mod tests {
     }
 
     #[test]
+    fn float_vectors_print_as_serde_json_prints_f32_and_read_back_exactly() {
+        let e = RowEncoder::new(seed(false), RestApi::V1);
+        let vector = vec![
+            -0.0,
+            f32::MIN_POSITIVE,
+            1e-45, // the least subnormal
+            f32::MAX,
+            f32::MIN,
+            0.1,
+            -1.17549435e-38,
+            16777217.0,
+        ];
+        let mut row = seed_row(Some(1), 8);
+        row[2].value = Value::FloatVector(vector.clone());
+        let r = e.encode(&row).unwrap();
+        let parsed: serde_json::Value = serde_json::from_slice(&r.json).unwrap();
+        assert_eq!(
+            parsed["title_vector"].to_string(),
+            serde_json::to_string(&vector).unwrap()
+        );
+        let back: Vec<f32> = serde_json::from_value(parsed["title_vector"].clone()).unwrap();
+        assert_eq!(
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            vector.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        row[2].value = Value::FloatVector(vec![0.0, 1.0, f32::NAN, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(
+            reason(e, &row),
+            "field `title_vector`: value 2 of the vector is NaN, not a number FloatVector dim 8 can hold"
+        );
+    }
+
+    #[test]
     fn wrong_dimension_names_field_and_dims() {
         let e = RowEncoder::new(seed(false), RestApi::V1);
         let err = e.encode(&seed_row(Some(1), 7)).unwrap_err();

@@ -39,6 +39,9 @@ pub(super) fn write_float_vector(
             format!("field `{name}`: expected {dim} values ({t} dim {dim}), got {len}"),
         ));
     }
+    if let (Value::FloatVector(xs), DataType::FloatVector { .. }) = (v, &fs.data_type) {
+        return write_f32_vector(fs, xs, out);
+    }
     // Float16 overflows to infinity past 65504; bfloat16 has f32's range.
     let max = if matches!(fs.data_type, DataType::Float16Vector { .. }) {
         65504.0
@@ -87,6 +90,38 @@ pub(super) fn write_float_vector(
             Ok(())
         }
     }
+}
+
+/// The common case, an f32 vector into a FloatVector field, without the
+/// general path's f64 round trip: every finite f32 fits, and each is printed
+/// as serde_json prints an f32 (zmij's shortest round trip) into room reserved
+/// once for the whole vector. At dim 768 this was about a fifth of the
+/// host's CPU per record through the general path (perf, pipeline bench).
+fn write_f32_vector(fs: &FieldSchema, xs: &[f32], out: &mut Vec<u8>) -> Result<(), RowError> {
+    if let Some(i) = xs.iter().position(|x| !x.is_finite()) {
+        let name = fs.name.as_str();
+        return Err(err(
+            name,
+            format!(
+                "field `{name}`: value {i} of the vector is {}, not a number {} can hold",
+                f64::from(xs[i]),
+                fs.data_type
+            ),
+        ));
+    }
+    // Room for 16 bytes a value (a comma and up to 9 digits, sign, point and
+    // exponent); a longer one grows the buffer as usual.
+    out.reserve(2 + 16 * xs.len());
+    out.push(b'[');
+    let mut buffer = zmij::Buffer::new();
+    for (i, &x) in xs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(buffer.format_finite(x).as_bytes());
+    }
+    out.push(b']');
+    Ok(())
 }
 
 /// A Float16 or BFloat16 vector as base64 of its little-endian bytes
