@@ -89,7 +89,11 @@ fn pipeline_run(uri: &str, topic: &str, module: &str, dim: usize, n: usize) -> H
     );
     let sink = format!("write_mode = \"insert\"\nbatch_max_rows = {BATCH}");
     let run = host_run(uri, topic, &collection, module, &sink);
-    assert_eq!(run.summary["rows_written"], n as u64, "{}", run.summary);
+    assert_eq!(
+        run.summary["rows_written"], n as u64,
+        "{module}: {}",
+        run.summary
+    );
     admin(uri, None, &["drop", "--collection", &collection]);
     run
 }
