@@ -56,8 +56,12 @@ fn default_call_max_output_bytes() -> usize {
 }
 
 impl TransformConfig {
-    /// The module's path, resolved against `base_dir`, the pipeline file's folder.
+    /// The module's path, resolved against `base_dir`, the pipeline file's
+    /// folder; `native:seed` as it is in a benchmark build ([`is_native_seed`]).
     pub fn module_path(&self, base_dir: &Path) -> PathBuf {
+        if is_native_seed(self.module.get_ref()) {
+            return self.module.get_ref().clone();
+        }
         base_dir.join(self.module.get_ref())
     }
 
@@ -66,7 +70,7 @@ impl TransformConfig {
     /// are in range.
     pub(crate) fn validate(&self, base_dir: &Path) -> Result<(), Invalid> {
         let module = self.module_path(base_dir);
-        if !module.is_file() {
+        if !module.is_file() && !is_native_seed(&module) {
             return Err(Invalid::at(
                 self.module.span(),
                 "transform",
@@ -113,7 +117,39 @@ impl TransformConfig {
     }
 }
 
+/// The `[transform] module` that names the seed transform compiled into the
+/// host (`transform/native.rs`) in a benchmark build.
+pub(crate) const NATIVE_SEED: &str = "native:seed";
+
+/// Whether `module` is [`NATIVE_SEED`] and this is a benchmark build (feature
+/// `bench-native-seed`). Without the feature it is an ordinary path.
+pub(crate) fn is_native_seed(module: &Path) -> bool {
+    cfg!(feature = "bench-native-seed") && module == Path::new(NATIVE_SEED)
+}
+
 /// The `[transform.config]` table as JSON text, for the guest's `init`.
 pub fn table_to_json(table: &toml::Table) -> String {
     serde_json::to_string(table).expect("a TOML table is valid JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_seed_is_a_module_only_in_a_benchmark_build() {
+        let config: TransformConfig = toml::from_str(r#"module = "native:seed""#).unwrap();
+        let native = cfg!(feature = "bench-native-seed");
+        assert_eq!(is_native_seed(config.module.get_ref()), native);
+        let path = config.module_path(Path::new("/pipelines"));
+        let expected = if native {
+            PathBuf::from("native:seed")
+        } else {
+            PathBuf::from("/pipelines/native:seed")
+        };
+        assert_eq!(path, expected);
+        // Without the feature it is an ordinary path, here a missing file.
+        assert_eq!(config.validate(Path::new("/pipelines")).is_ok(), native);
+        assert!(!is_native_seed(Path::new("dir/native:seed")));
+    }
 }

@@ -1,6 +1,8 @@
 //! Compiling, caching, linking and pre-instantiating a transform component.
 
 use super::bindings::{Contract, Transform, TransformPre, v0_1};
+#[cfg(feature = "bench-native-seed")]
+use super::config::is_native_seed;
 use super::config::{TransformConfig, table_to_json};
 use super::error::TransformError;
 use super::host::{EPOCH_TICK, State};
@@ -86,6 +88,8 @@ impl TransformEngine {
         match self.shared.pre {
             Pre::Current(_) => Contract::V0_2,
             Pre::V0_1(_) => Contract::V0_1,
+            #[cfg(feature = "bench-native-seed")]
+            Pre::NativeSeed => Contract::V0_2,
         }
     }
 
@@ -119,12 +123,12 @@ impl EngineBuilder<'_> {
             embedders,
             deadline,
         } = self;
-        let (bytes, identity) = read_component(module)?;
+        let (bytes, identity) = read_module(module)?;
         let memory_limit = usize::try_from(config.memory_limit_mib)
             .unwrap_or(usize::MAX)
             .saturating_mul(1024 * 1024);
         let engine = build_engine(config, memory_limit, deadline)?;
-        let pre = link(module, &engine, &bytes)?;
+        let pre = link_module(module, &engine, &bytes)?;
         let limits = Limits {
             call_max_bytes: config.call_max_bytes,
             call_max_records: config.call_max_records,
@@ -150,6 +154,25 @@ impl EngineBuilder<'_> {
             }),
         })
     }
+}
+
+/// The module's bytes and identity: a component's, or none for the native
+/// seed transform of a benchmark build.
+fn read_module(module: &Path) -> Result<(Vec<u8>, ModuleIdentity), TransformError> {
+    #[cfg(feature = "bench-native-seed")]
+    if is_native_seed(module) {
+        return Ok((Vec::new(), super::native::identity()));
+    }
+    read_component(module)
+}
+
+/// [`link`], or nothing to link for the native seed transform of a benchmark build.
+fn link_module(module: &Path, engine: &Engine, bytes: &[u8]) -> Result<Pre, TransformError> {
+    #[cfg(feature = "bench-native-seed")]
+    if is_native_seed(module) {
+        return Ok(Pre::NativeSeed);
+    }
+    link(module, engine, bytes)
 }
 
 /// The module's bytes, checked to be a component, and its identity.

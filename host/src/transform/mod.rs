@@ -14,6 +14,8 @@
 //! - `host`: an instance's host state and the WIT `log` and `embed` imports.
 //! - `limiter`: the memory cap, whose trap the worker tells from others.
 //! - `error`: [`TransformError`], why a transform cannot load or start.
+//! - `native` (feature `bench-native-seed`, benchmarks only): the seed
+//!   transform compiled into the host, run by the same workers.
 
 mod bindings;
 mod config;
@@ -22,6 +24,8 @@ mod error;
 mod host;
 mod json;
 mod limiter;
+#[cfg(feature = "bench-native-seed")]
+mod native;
 mod worker;
 
 pub use crate::common::identity::ModuleIdentity;

@@ -45,6 +45,9 @@ pub(crate) struct Shared {
 pub(crate) enum Pre {
     Current(TransformPre<State>),
     V0_1(v0_1::TransformPre<State>),
+    /// The seed transform compiled into the host (benchmarks only).
+    #[cfg(feature = "bench-native-seed")]
+    NativeSeed,
 }
 
 /// An instance's exports, by contract version.
@@ -55,6 +58,9 @@ enum Bindings {
     V0_1 {
         process: Func,
     },
+    /// The seed transform compiled into the host (benchmarks only).
+    #[cfg(feature = "bench-native-seed")]
+    NativeSeed(super::native::NativeSeed),
 }
 
 /// A row for the collection: named, typed fields.
@@ -241,12 +247,16 @@ impl Worker {
             self.store.set_epoch_deadline(ticks);
         }
         self.store.data_mut().clock = CallClock::start();
-        let called = match &self.bindings {
+        let called = match &mut self.bindings {
             Bindings::Current(b) => b.call_process(&mut self.store, records),
             Bindings::V0_1 { process } => process
                 .typed::<(&[KafkaRecord],), (Vec<v0_1::Outcome>,)>(&self.store)
                 .and_then(|f| f.call(&mut self.store, (records,)))
                 .map(|(outcomes,)| outcomes.into_iter().map(Outcome::from).collect()),
+            #[cfg(feature = "bench-native-seed")]
+            Bindings::NativeSeed(seed) => seed
+                .process(records)
+                .map_err(|reason| wasmtime::format_err!("{reason}")),
         };
         called.map_err(|e| classify(&self.shared, self.store.data(), e))
     }
@@ -281,6 +291,16 @@ fn instantiate(shared: &Shared) -> Result<(Store<State>, Bindings), TransformErr
         // (`embed`) extends the deadline instead.
         let timeout = shared.limits.call_timeout;
         store.epoch_deadline_callback(move |ctx| on_deadline(ctx.data(), timeout));
+    }
+    #[cfg(feature = "bench-native-seed")]
+    if let Pre::NativeSeed = shared.pre {
+        return match super::native::NativeSeed::init(&shared.init_config) {
+            Ok(seed) => Ok((store, Bindings::NativeSeed(seed))),
+            Err(message) => Err(TransformError::Init {
+                module: shared.short.to_string(),
+                message,
+            }),
+        };
     }
     let fault = |store: &Store<State>, e| TransformError::InitFault {
         module: shared.short.to_string(),
@@ -323,6 +343,8 @@ fn instantiate_version(pre: &Pre, store: &mut Store<State>) -> wasmtime::Result<
                 .ok_or_else(|| wasmtime::format_err!("the component exports no `process`"))?;
             (instance, Bindings::V0_1 { process })
         }
+        #[cfg(feature = "bench-native-seed")]
+        Pre::NativeSeed => unreachable!("the native seed is made in `instantiate`"),
     };
     let init = instance.get_typed_func::<(&str,), (Result<(), String>,)>(&mut *store, "init")?;
     Ok((bindings, init))
