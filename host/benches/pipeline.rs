@@ -114,7 +114,7 @@ fn host_run(uri: &str, topic: &str, collection: &str, module: &str, sink: &str) 
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_kmv-host"))
         .arg("--pipeline")
         .arg(&p)
-        .args(["--stop-when-idle", "2", "--log-format", "json"])
+        .args(["--stop-when-idle", "5", "--log-format", "json"])
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();

@@ -103,7 +103,7 @@ impl Preparer {
                 }
                 continue;
             }
-            idle.saw_records();
+            idle.busy();
             // Framed keys and values decoded; waits while the registry is down.
             let Some(records) = self.source.decode(records, &self.shutdown)? else {
                 break;
@@ -115,6 +115,9 @@ impl Preparer {
             if !self.hand_over(chunk, &mut pauses)? {
                 break;
             }
+            // Time spent transforming and waiting on the writer (Milvus slow,
+            // the in-flight cap) is not idle time.
+            idle.busy();
         }
         Ok(())
     }
@@ -445,7 +448,8 @@ impl IdleClock {
         }
     }
 
-    fn saw_records(&mut self) {
+    /// Records arrived, or the work on them ended: idle time counts from now.
+    fn busy(&mut self) {
         self.last_record = Instant::now();
         self.assigned = true;
     }
@@ -466,5 +470,33 @@ impl IdleClock {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdleClock;
+    use std::time::Duration;
+
+    #[test]
+    fn idle_time_counts_from_the_end_of_the_last_work() {
+        let idle = Duration::from_millis(50);
+        let mut clock = IdleClock::new(Some(idle));
+        // Not before partitions are assigned.
+        std::thread::sleep(idle * 2);
+        assert!(!clock.should_stop(false));
+        clock.busy();
+        // Records, then work on them longer than the idle time (a slow
+        // write): the first empty poll after it must not stop the run.
+        std::thread::sleep(idle * 2);
+        clock.busy();
+        assert!(!clock.should_stop(true));
+        std::thread::sleep(idle * 2);
+        assert!(clock.should_stop(true));
+        // Without an idle time, never.
+        let mut forever = IdleClock::new(None);
+        forever.busy();
+        std::thread::sleep(idle * 2);
+        assert!(!forever.should_stop(true));
     }
 }
