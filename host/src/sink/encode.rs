@@ -410,8 +410,8 @@ mod tests {
             f32::MAX,
             f32::MIN,
             0.1,
-            -1.17549435e-38,
-            16777217.0,
+            -1.234_567_8e-38,
+            16_777_216.0,
         ];
         let mut row = seed_row(Some(1), 8);
         row[2].value = Value::FloatVector(vector.clone());
