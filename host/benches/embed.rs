@@ -5,12 +5,18 @@
 //! `.kmv/` in the repository), as fetched by `tests/embeddings/fetch_model.sh`.
 //!
 //! Prints one line per batch size:
-//! `embed-bench {"provider":"local","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R}`,
+//! `embed-bench {"provider":"local","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,"tokens":T,"padded_tokens":P,"gflop":G,"gflop_per_s":F}`,
 //! which `tests/embeddings/bench.sh` compares with sentence-transformers
-//! (PyTorch, CPU) on the same sentences. candle's matrix products use all
+//! (PyTorch, CPU) on the same sentences. `tokens` counts the texts' tokens,
+//! `padded_tokens` those the model computes (each batch is padded to its
+//! longest text); `gflop` is the matrix products' work on them (the linear
+//! layers, 2·hidden·(4·hidden + 2·intermediate) per token and layer, and the
+//! attention, 4·hidden·len per token and layer; the element-wise operations
+//! are left out). candle's matrix products use all
 //! cores (rayon; `RAYON_NUM_THREADS` to limit them), as PyTorch does.
 //!
-//! Run with `cargo bench -p kmv-host --bench embed`.
+//! Run with `cargo bench -p kmv-host --bench embed`; `-- 32` runs only the
+//! batch sizes given (e.g. to profile one of them).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -69,10 +75,55 @@ fn sentences() -> Vec<String> {
         .collect()
 }
 
+/// The model's sizes that set its matrix products' work.
+#[derive(serde::Deserialize)]
+struct Sizes {
+    num_hidden_layers: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+}
+
+/// Tokens, padded tokens and GFLOP of embedding `sentences` in batches of
+/// `batch`, sorted by length as `LocalEmbedder::embed` does.
+fn work(
+    embedder: &LocalEmbedder,
+    sizes: &Sizes,
+    sentences: &[String],
+    batch: usize,
+) -> (usize, usize, f64) {
+    let mut order: Vec<usize> = (0..sentences.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(sentences[i].len()));
+    let (h, i) = (sizes.hidden_size as f64, sizes.intermediate_size as f64);
+    let (mut tokens, mut padded, mut flop) = (0, 0, 0.0);
+    for chunk in order.chunks(batch) {
+        let counts: Vec<usize> = chunk
+            .iter()
+            .map(|&k| embedder.token_count(&sentences[k]).unwrap().0)
+            .collect();
+        let len = counts.iter().copied().max().unwrap_or(0);
+        tokens += counts.iter().sum::<usize>();
+        padded += len * chunk.len();
+        let per_token = 2.0 * h * (4.0 * h + 2.0 * i) + 4.0 * h * len as f64;
+        flop += (len * chunk.len()) as f64 * per_token * sizes.num_hidden_layers as f64;
+    }
+    (tokens, padded, flop / 1e9)
+}
+
 fn main() {
     let dir = model_dir();
     let sentences = sentences();
-    for batch in [1usize, 32] {
+    let sizes: Sizes = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("config.json")).expect("the model's config.json"),
+    )
+    .expect("config.json has the BERT sizes");
+    let mut batches: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if batches.is_empty() {
+        batches = vec![1, 32];
+    }
+    for batch in batches {
         let embedder = LocalEmbedder::load(&dir, batch).unwrap_or_else(|e| {
             panic!("{e} (run tests/embeddings/fetch_model.sh or set KMV_MODEL_DIR)")
         });
@@ -97,10 +148,12 @@ fn main() {
         }
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(dims, sentences.len() * embedder.dimension());
+        let (tokens, padded, gflop) = work(&embedder, &sizes, &sentences, batch);
         println!(
-            "embed-bench {{\"provider\":\"local\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1}}}",
+            "embed-bench {{\"provider\":\"local\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1},\"tokens\":{tokens},\"padded_tokens\":{padded},\"gflop\":{gflop:.2},\"gflop_per_s\":{:.1}}}",
             sentences.len(),
-            sentences.len() as f64 / seconds
+            sentences.len() as f64 / seconds,
+            gflop / seconds
         );
     }
 }

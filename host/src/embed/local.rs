@@ -37,6 +37,9 @@ pub struct LocalEmbedder {
     dimension: usize,
     batch_size: usize,
     dir: PathBuf,
+    /// One single-thread pool per core: each runs whole batches, its matrix
+    /// products included (candle's run in the calling rayon pool).
+    pools: Vec<rayon::ThreadPool>,
 }
 
 impl std::fmt::Debug for LocalEmbedder {
@@ -216,6 +219,10 @@ impl LocalEmbedder {
             dimension: config.hidden_size,
             batch_size: batch_size.max(1),
             dir: dir.to_path_buf(),
+            pools: (0..std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .map(|_| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+                .collect::<Result<_, _>>()
+                .map_err(|e| model_err(dir, format!("thread pool: {e}")))?,
         })
     }
 
@@ -242,14 +249,54 @@ impl LocalEmbedder {
     /// Embeds `texts`, one vector per text, in order. Texts are sorted by
     /// length and run in batches of `batch_size`, so that short texts are
     /// not padded to the length of long ones (as sentence-transformers does).
+    ///
+    /// With more than one batch, each core runs whole batches on its own
+    /// (one single-thread pool per core, taking the next batch when done):
+    /// candle runs its matrix products on all cores but its element-wise
+    /// operations (GELU, bias and residual adds, softmax; about 40% of a
+    /// batch's time) on the calling thread only, so one batch at a time
+    /// leaves the other core idle for those, and splitting each small
+    /// matrix product over both cores costs a synchronisation per product.
     pub fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
-        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(self.batch_size) {
+        let chunks: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        let run = |chunk: &[usize]| {
             let batch: Vec<&str> = chunk.iter().map(|&i| texts[i].as_str()).collect();
-            let vectors = self.embed_batch(&batch)?;
-            for (&i, v) in chunk.iter().zip(vectors) {
+            self.embed_batch(&batch)
+        };
+        type Done = (usize, Result<Vec<Vec<f32>>, EmbedError>);
+        let results: Vec<Done> = if chunks.len() <= 1 || self.pools.len() <= 1 {
+            chunks.iter().map(|c| run(c)).enumerate().collect()
+        } else {
+            // The longest batches come first and each pool takes the next
+            // one when it is done, so the pools finish close together.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let work = || {
+                let mut done = Vec::new();
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(chunk) = chunks.get(k) else { break };
+                    done.push((k, run(chunk)));
+                }
+                done
+            };
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .pools
+                    .iter()
+                    .take(chunks.len())
+                    .map(|pool| scope.spawn(|| pool.install(work)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().expect("an embedding thread panicked"))
+                    .collect()
+            })
+        };
+        let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
+        for (k, vectors) in results {
+            for (&i, v) in chunks[k].iter().zip(vectors?) {
                 out[i] = v;
             }
         }
