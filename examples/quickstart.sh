@@ -54,9 +54,10 @@ start_services >"$services_log" 2>&1 &
 services_pid=$!
 
 say "Building kmv-host and the seed transform"
-# Without the local embedder (candle, tokenizers): the seed tutorial embeds
-# nothing, and leaving it out saves about a quarter of a first build.
-# `cargo build --release -p kmv-host` builds it in.
+# Without the local embedder (candle, tokenizers) and JSON Schema validation
+# (jsonschema): the seed tutorial needs neither, and leaving them out saves
+# about a quarter of a first build. `cargo build --release -p kmv-host`
+# builds them in.
 cargo build --release -p kmv-host --no-default-features
 cargo build --release --target wasm32-wasip2 -p seed
 

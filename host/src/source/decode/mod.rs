@@ -17,6 +17,10 @@
 //!   decoders to JSON; `json_schema`: the validator of JSON Schema payloads.
 
 mod avro;
+#[cfg(feature = "json-schema")]
+mod json_schema;
+#[cfg(not(feature = "json-schema"))]
+#[path = "json_schema_off.rs"]
 mod json_schema;
 mod protobuf;
 pub mod registry;
