@@ -7,6 +7,7 @@
 
 mod keys;
 mod values;
+mod vector_json;
 mod vectors;
 
 use super::RestApi;

@@ -2,6 +2,7 @@
 //! the float vectors a transform hands over as JSON text.
 
 use super::values::{check_len, err};
+use super::vector_json::{self, VectorTextError};
 use super::vectors::write_float_vector;
 use super::{PrimaryKey, RowEncoder, RowError};
 use crate::sink::schema::{DataType, FieldSchema};
@@ -59,43 +60,35 @@ pub(super) fn write_vector_json(
     }
 }
 
-/// A FloatVector given as JSON array text: checked natively (an array of
-/// exactly `dim` finite numbers an f32 can hold) and written as it is.
+/// A FloatVector given as JSON array text: checked natively by one scan
+/// (an array of exactly `dim` numbers an f32 can hold, no value built) and
+/// written as it is.
 fn write_float_vector_json(
     name: &str,
     dim: u32,
     text: &str,
     out: &mut Vec<u8>,
 ) -> Result<(), RowError> {
-    let values: Vec<f64> = serde_json::from_str(text).map_err(|e| {
+    let count = vector_json::scan(text).map_err(|e| {
         err(
             name,
-            format!("field `{name}`: the float-vector-json is not a JSON array of numbers: {e}"),
+            match e {
+                VectorTextError::Syntax(what) => format!(
+                    "field `{name}`: the float-vector-json is not a JSON array of numbers: {what}"
+                ),
+                VectorTextError::OutOfRange { index, value } => format!(
+                    "field `{name}`: value {index} of the vector is {value}, not a number FloatVector can hold"
+                ),
+            },
         )
     })?;
-    if values.len() != dim as usize {
+    if count != dim as usize {
         return Err(err(
             name,
-            format!(
-                "field `{name}`: expected {dim} values (FloatVector dim {dim}), got {}",
-                values.len()
-            ),
+            format!("field `{name}`: expected {dim} values (FloatVector dim {dim}), got {count}"),
         ));
     }
-    let max = f64::from(f32::MAX);
-    if let Some((i, x)) = values
-        .iter()
-        .enumerate()
-        .find(|(_, x)| !x.is_finite() || x.abs() > max)
-    {
-        return Err(err(
-            name,
-            format!(
-                "field `{name}`: value {i} of the vector is {x}, not a number FloatVector can hold"
-            ),
-        ));
-    }
-    out.extend_from_slice(text.trim().as_bytes());
+    out.extend_from_slice(text.trim_matches([' ', '\n', '\r', '\t']).as_bytes());
     Ok(())
 }
 
