@@ -69,6 +69,9 @@ pub use config::Config;
 pub use embedding::{embed_changed_field, embed_changed_field_with, embed_field, embed_field_with};
 pub use filter::{Op, Rule};
 pub use row::{Row, RowError};
+/// A JSON value kept as its text: borrow one with [`Record::json_borrowed`]
+/// to hand a vector over unparsed ([`Value::float_vector_json`]).
+pub use serde_json::value::RawValue;
 
 /// Generated bindings for the `kmv:transform` WIT contract. Not a stable API:
 /// use the re-exports at the crate root.

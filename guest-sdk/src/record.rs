@@ -1,6 +1,7 @@
 //! Helpers on [`Record`]: read the key, value and headers, parse JSON.
 
 use crate::{Record, Row};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
@@ -51,6 +52,27 @@ impl Record {
     /// The error says what is wrong and where, e.g.
     /// `the value is not valid JSON: expected value at line 1 column 7`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, String> {
+        self.json_borrowed()
+    }
+
+    /// [`Record::json`] into a type that may borrow from the record: a
+    /// `&'a RawValue` field keeps a vector's JSON text unparsed (see
+    /// [`Value::float_vector_json`]), a `&'a str` or `Cow<'a, str>` a string
+    /// without a copy.
+    ///
+    /// ```
+    /// use kmv_guest::{RawValue, Record, Value};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Doc<'a> {
+    ///     #[serde(borrow)]
+    ///     v: &'a RawValue,
+    /// }
+    /// let record = Record::from_value(br#"{"v": [0.5, 1]}"#);
+    /// let doc: Doc = record.json_borrowed().unwrap();
+    /// assert_eq!(Value::float_vector_json(doc.v), Value::FloatVectorJson("[0.5, 1]".into()));
+    /// ```
+    pub fn json_borrowed<'a, T: Deserialize<'a>>(&'a self) -> Result<T, String> {
         serde_json::from_slice(self.value_bytes()?).map_err(|e| {
             if e.is_data() {
                 format!("the value does not have the expected shape: {e}")

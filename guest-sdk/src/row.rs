@@ -242,8 +242,7 @@ impl Value {
     /// [`RawValue`] a typed record keeps its vector unparsed:
     ///
     /// ```
-    /// use kmv_guest::{Record, Row, Value};
-    /// use serde_json::value::RawValue;
+    /// use kmv_guest::{RawValue, Record, Row, Value};
     ///
     /// #[derive(serde::Deserialize)]
     /// struct Article<'a> {
@@ -253,7 +252,7 @@ impl Value {
     /// }
     ///
     /// let record = Record::from_value(br#"{"id": 1, "title_vector": [0.5,1]}"#);
-    /// let a: Article = serde_json::from_str(record.value_str().unwrap()).unwrap();
+    /// let a: Article = record.json_borrowed().unwrap();
     /// let row = Row::new().with("id", a.id).with("title_vector", Value::float_vector_json(a.title_vector));
     /// assert_eq!(row.get("title_vector"), Some(&Value::FloatVectorJson("[0.5,1]".into())));
     /// ```

@@ -59,8 +59,9 @@ fn test_prints_the_seed_row() {
             .contains(r#""title": "The Reported Mortality Rate of Coronavirus Is Not Important""#),
         "{stdout}"
     );
+    // seed hands the vector over as the JSON text it arrived in.
     assert!(
-        stdout.contains("\"title_vector\": [0.041732933,0.013779674,"),
+        stdout.contains("\"title_vector\": [0.041732933, 0.013779674,"),
         "{stdout}"
     );
     assert!(

@@ -67,12 +67,15 @@ fn seed_record_becomes_a_typed_row() {
         field(row, "title"),
         &Value::Varchar("The Reported Mortality Rate of Coronavirus Is Not Important".into())
     );
-    let Value::FloatVector(v) = field(row, "title_vector") else {
-        panic!("not a vector")
+    // The vector's JSON text, as it arrived: the host checks it natively.
+    let Value::FloatVectorJson(text) = field(row, "title_vector") else {
+        panic!("not a vector's text")
     };
+    let v: Vec<f32> = serde_json::from_str(text).unwrap();
     assert_eq!(v.len(), 8);
     assert_eq!(v[0], 0.041732933_f32);
     assert_eq!(v[7], 0.048612226_f32);
+    assert!(SEED.contains(&format!(r#""title_vector": {text}"#)));
     match &out[1] {
         RecordOutcome::Error(reason) => {
             assert!(reason.contains("missing field `title`"), "{reason}")
