@@ -562,6 +562,43 @@ mod tests {
     }
 
     #[test]
+    fn floats_print_as_serde_json_prints_them() {
+        let schema = r#"{"type":"record","name":"R","fields":[
+            {"name":"f","type":{"type":"array","items":"float"}},
+            {"name":"d","type":{"type":"array","items":"double"}}]}"#;
+        let floats = [0.1f32, -2.5, 1e-7, 3.4028235e38, 1.0, 0.0, -0.0, 123_456.79];
+        let doubles = [
+            0.1f64,
+            -2.5,
+            1e-300,
+            1.7976931348623157e308,
+            1.0,
+            1e21,
+            5e-324,
+        ];
+        let (parsed, bytes) = encode(
+            schema,
+            Value::Record(vec![
+                (
+                    "f".into(),
+                    Value::Array(floats.iter().map(|&x| Value::Float(x)).collect()),
+                ),
+                (
+                    "d".into(),
+                    Value::Array(doubles.iter().map(|&x| Value::Double(x)).collect()),
+                ),
+            ]),
+        );
+        // serde_json prints an f32 at f32's shortest (not widened to f64).
+        let expected = format!(
+            r#"{{"f":{},"d":{}}}"#,
+            serde_json::to_string(&floats).unwrap(),
+            serde_json::to_string(&doubles).unwrap()
+        );
+        assert_eq!(json(&parsed, &bytes, mapping()).unwrap(), expected);
+    }
+
+    #[test]
     fn the_seed_article_as_json() {
         let schema = r#"{"type":"record","name":"Article","namespace":"kmv.seed","fields":[
             {"name":"id","type":"long"},{"name":"title","type":"string"},
