@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Embedding throughput: the Rust local provider (candle) versus sentence-transformers (PyTorch, CPU)
-# on the same machine and the same sentences (tests/embeddings/bench_sentences.txt), in one run,
-# batch sizes 1 and 32. Prints a table: batch | local sent/s | sentence-transformers sent/s | ratio.
+# and ONNX Runtime (CPU, from PyPI, with the model exported once to ONNX) on the same machine and
+# the same sentences (tests/embeddings/bench_sentences.txt), in one run, batch sizes 1 and 32.
+# Prints a table: batch | local | sentence-transformers | onnxruntime (sent/s) | local/ST | local/ORT.
 #
 # NOT in CI (PyTorch from PyPI is several GB): run by hand. Needs
 #   tests/embeddings/fetch_model.sh   (the model, also used by the Rust side)
-#   tests/embeddings/st_venv.sh       (sentence-transformers + torch in $KMV_STATE/st-venv)
+#   tests/embeddings/st_venv.sh       (sentence-transformers + torch + onnxruntime + onnx in
+#                                      $KMV_STATE/st-venv)
+# The ONNX model is exported once by tests/embeddings/export_onnx.py to
+# $KMV_STATE/models/all-MiniLM-L6-v2/model.onnx when that file is missing (delete it to re-export).
 #
-# Usage: tests/embeddings/bench.sh                 run both benchmarks and print the table
+# Usage: tests/embeddings/bench.sh                 run the three benchmarks and print the table
 #        tests/embeddings/bench.sh --parse FILE    only print the table for embed-bench lines in FILE
-#                                                  (used to check the parsing without running anything)
-# Both sides print lines
-#   embed-bench {"provider":"local"|"sentence-transformers","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R}
+#                                                  (used to check the parsing without running anything;
+#                                                  a missing provider shows as "-")
+# All sides print lines
+#   embed-bench {"provider":"local"|"sentence-transformers"|"onnxruntime","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,...}
 # The local side is `cargo bench -p kmv-host --bench embed`; if that bench target does not exist
-# (yet) in this checkout, the script says so and reports only the sentence-transformers column.
+# (yet) in this checkout, the script says so and reports only the two Python columns.
 # Env: KMV_STATE (state dir; default <repo>/.kmv).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../services/_common.sh"
@@ -21,6 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../services/_common.sh"
 EMB_DIR="$KMV_REPO/tests/embeddings"
 ST_PY="$KMV_STATE/st-venv/bin/python"
 MODEL_DIR="$KMV_STATE/models/all-MiniLM-L6-v2"
+ONNX_FILE="$MODEL_DIR/model.onnx"
 
 print_table() {
   python3 - "$1" <<'PYEOF'
@@ -38,12 +44,14 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
 if not rows:
     sys.exit("bench.sh: no embed-bench lines found")
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
-print("| batch | local sent/s | sentence-transformers sent/s | ratio (local/ST) |")
-print("| ---: | ---: | ---: | ---: |")
+ratio = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "-"
+print("| batch | local sent/s | sentence-transformers sent/s | onnxruntime sent/s "
+      "| ratio (local/ST) | ratio (local/ORT) |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: |")
 for batch in sorted(rows):
-    loc, st = rows[batch].get("local"), rows[batch].get("sentence-transformers")
-    ratio = f"{loc / st:.2f}x" if loc is not None and st else "-"
-    print(f"| {batch} | {fmt(loc)} | {fmt(st)} | {ratio} |")
+    r = rows[batch]
+    loc, st, ort = r.get("local"), r.get("sentence-transformers"), r.get("onnxruntime")
+    print(f"| {batch} | {fmt(loc)} | {fmt(st)} | {fmt(ort)} | {ratio(loc, st)} | {ratio(loc, ort)} |")
 PYEOF
 }
 
@@ -56,6 +64,8 @@ fi
 
 [[ -x "$ST_PY" ]] || kmv_die "$ST_PY missing: run tests/embeddings/st_venv.sh first"
 [[ -f "$MODEL_DIR/model.safetensors" ]] || kmv_die "$MODEL_DIR missing: run tests/embeddings/fetch_model.sh first"
+"$ST_PY" -c 'import onnxruntime, onnx' 2>/dev/null ||
+  kmv_die "onnxruntime/onnx missing in $KMV_STATE/st-venv: run tests/embeddings/st_venv.sh again"
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
@@ -73,6 +83,15 @@ fi
 kmv_log "running bench_st.py in $KMV_STATE/st-venv ..."
 HF_HUB_OFFLINE=1 "$ST_PY" "$EMB_DIR/bench_st.py" "$MODEL_DIR" "$EMB_DIR/bench_sentences.txt" 2>&1 |
   tee -a "$out" || kmv_die "bench_st.py failed"
+
+if [[ ! -f "$ONNX_FILE" ]]; then
+  kmv_log "exporting $ONNX_FILE (once) with export_onnx.py ..."
+  HF_HUB_OFFLINE=1 "$ST_PY" "$EMB_DIR/export_onnx.py" "$MODEL_DIR" "$ONNX_FILE" ||
+    kmv_die "export_onnx.py failed"
+fi
+kmv_log "running bench_ort.py in $KMV_STATE/st-venv ..."
+"$ST_PY" "$EMB_DIR/bench_ort.py" "$MODEL_DIR" "$ONNX_FILE" "$EMB_DIR/bench_sentences.txt" 2>&1 |
+  tee -a "$out" || kmv_die "bench_ort.py failed"
 
 echo
 print_table "$out"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create $KMV_STATE/st-venv (default <repo>/.kmv/st-venv): a Python venv with
 # sentence-transformers and PyTorch (CPU use) from PyPI, for tests/embeddings/make_reference.py
-# and tests/embeddings/bench_st.py.
+# and tests/embeddings/bench_st.py, plus ONNX Runtime (CPU) and onnx from PyPI, for
+# tests/embeddings/export_onnx.py (torch's ONNX exporter needs onnx) and tests/embeddings/bench_ort.py.
 #
 # NOT used by CI: the PyPI torch wheel for Linux x86_64 pulls the CUDA runtime packages (nvidia-*):
 # ~5.8 GB on disk, ~3 min to install on the dev machine. A one-time local install for the people
@@ -21,14 +22,20 @@ ST_PKGS=(
   "transformers==5.23.0"
   "tokenizers==0.23.3"
 )
+# The third benchmark engine (bench_ort.py), added later; not used for reference.json.
+ORT_PKGS=(
+  "onnxruntime==1.32.0"
+  "onnx==1.23.2"
+)
 
 PY="${KMV_PYTHON:-python3}"
 ST_VENV="$KMV_STATE/st-venv"
 marker="$ST_VENV/.kmv-installed"
-spec="$(printf '%s\n' "${ST_PKGS[@]}")"
+spec="$(printf '%s\n' "${ST_PKGS[@]}" "${ORT_PKGS[@]}")"
+IMPORTS='import sentence_transformers, torch, onnxruntime, onnx'
 
 if [[ -f "$marker" && "$(cat "$marker")" == "$spec" ]] &&
-   "$ST_VENV/bin/python" -c 'import sentence_transformers, torch' 2>/dev/null; then
+   "$ST_VENV/bin/python" -c "$IMPORTS" 2>/dev/null; then
   kmv_log "st-venv already installed: $ST_VENV"
   exit 0
 fi
@@ -40,10 +47,10 @@ if [[ ! -x "$ST_VENV/bin/python" ]] || ! "$ST_VENV/bin/python" -c 'import sys' 2
   "$PY" -m venv "$ST_VENV" || kmv_die "'$PY -m venv' failed (on Debian: apt-get install python3-venv)"
 fi
 rm -f "$marker"
-kmv_log "pip install ${ST_PKGS[*]} (large: torch pulls the CUDA runtime wheels) ..."
-"$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${ST_PKGS[@]}" ||
+kmv_log "pip install ${ST_PKGS[*]} ${ORT_PKGS[*]} (large: torch pulls the CUDA runtime wheels) ..."
+"$ST_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${ST_PKGS[@]}" "${ORT_PKGS[@]}" ||
   kmv_die "pip install into $ST_VENV failed"
-"$ST_VENV/bin/python" -c 'import sentence_transformers, torch' ||
-  kmv_die "st-venv installed but 'import sentence_transformers, torch' fails"
+"$ST_VENV/bin/python" -c "$IMPORTS" ||
+  kmv_die "st-venv installed but '$IMPORTS' fails"
 printf '%s' "$spec" >"$marker"
 kmv_log "installed st-venv in $(( $(kmv_now_ms) - t0 )) ms ($(du -sh "$ST_VENV" | cut -f1))"
