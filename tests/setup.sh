@@ -3,7 +3,8 @@
 # the wasm32-wasip2 target for transforms, the test services (tansu, the
 # embedded Milvus, the S3 server for a durable broker, into .kmv/; stunnel
 # from Debian's packages for the TLS tests), the all-MiniLM-L6-v2 model for
-# the local embedder (.kmv/models/), and the C libraries librdkafka links from
+# the local embedder (.kmv/models/) with ONNX Runtime for its onnx engine
+# (.kmv/onnx-venv, .kmv/lib/), and the C libraries librdkafka links from
 # Debian (OpenSSL, Cyrus SASL: building them from source took minutes of every
 # first build). Needs only rustup, Python 3, apt and network access to the
 # package registries.
@@ -12,7 +13,8 @@
 #   build                   Debian's build libraries and the wasm32-wasip2 target
 #   kafka milvus s3 registry tls
 #                           the test services (tests/services/install.sh)
-#   model                   the local embedder's model (tests/embeddings/fetch_model.sh)
+#   model                   the local embedder's model (tests/embeddings/fetch_model.sh), and
+#                           ONNX Runtime with the model as model.onnx (tests/embeddings/onnx_model.sh)
 # The quickstart sets up `build` first and `kafka milvus` while kmv-host builds.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -60,4 +62,4 @@ if ((want_build)); then
   fi
 fi
 ((${#services[@]} == 0)) || tests/services/install.sh "${services[@]}"
-((want_model == 0)) || tests/embeddings/fetch_model.sh
+((want_model == 0)) || { tests/embeddings/fetch_model.sh && tests/embeddings/onnx_model.sh; }
