@@ -4,7 +4,11 @@
 //! `KMV_MODEL_DIR`, or `$KMV_STATE/models/all-MiniLM-L6-v2` (default state:
 //! `.kmv/` in the repository), as fetched by `tests/embeddings/fetch_model.sh`.
 //!
-//! Prints one line per batch size:
+//! Runs both engines of the local provider: candle (`"provider":"local"`)
+//! and, in a build with the `onnx-embedder` feature (the default), ONNX
+//! Runtime (`"provider":"local-onnx"`: `KMV_ONNXRUNTIME` or
+//! `$KMV_STATE/lib/libonnxruntime.so`, and `model.onnx`, both from
+//! `tests/embeddings/onnx_model.sh`). Prints one line per engine and batch size:
 //! `embed-bench {"provider":"local","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,"tokens":T,"padded_tokens":P,"gflop":G,"gflop_per_s":F}`,
 //! which `tests/embeddings/bench.sh` compares with sentence-transformers
 //! (PyTorch, CPU) on the same sentences. `tokens` counts the texts' tokens,
@@ -22,7 +26,7 @@
 mod common;
 
 use common::{model_dir, repo};
-use kmv_host::embed::LocalEmbedder;
+use kmv_host::embed::{Engine, LocalEmbedder};
 use std::time::Instant;
 
 fn sentences() -> Vec<String> {
@@ -91,15 +95,17 @@ fn work(
     sentences: &[String],
     batch: usize,
 ) -> (usize, usize, f64) {
+    // As `LocalEmbedder::embed` batches: by number of tokens, longest first.
+    let counts: Vec<usize> = sentences
+        .iter()
+        .map(|s| embedder.token_count(s).unwrap().0)
+        .collect();
     let mut order: Vec<usize> = (0..sentences.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(sentences[i].len()));
+    order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
     let (h, i) = (sizes.hidden_size as f64, sizes.intermediate_size as f64);
     let (mut tokens, mut padded, mut flop) = (0, 0, 0.0);
     for chunk in order.chunks(batch) {
-        let counts: Vec<usize> = chunk
-            .iter()
-            .map(|&k| embedder.token_count(&sentences[k]).unwrap().0)
-            .collect();
+        let counts: Vec<usize> = chunk.iter().map(|&k| counts[k]).collect();
         let len = counts.iter().copied().max().unwrap_or(0);
         tokens += counts.iter().sum::<usize>();
         padded += len * chunk.len();
@@ -123,8 +129,34 @@ fn main() {
     if batches.is_empty() {
         batches = vec![1, 32];
     }
-    for batch in batches {
-        let embedder = LocalEmbedder::load(&dir, batch).unwrap_or_else(|e| {
+    // candle, and ONNX Runtime when the build has it (tests/setup.sh installs
+    // the runtime and writes model.onnx).
+    #[allow(unused_mut)]
+    let mut engines = vec![("local", Engine::Candle)];
+    #[cfg(feature = "onnx-embedder")]
+    engines.push((
+        "local-onnx",
+        Engine::Onnx {
+            library: common::onnxruntime_library(),
+        },
+    ));
+    for (provider, engine) in &engines {
+        for &batch in &batches {
+            run(provider, engine, &dir, &sizes, &sentences, batch);
+        }
+    }
+}
+
+fn run(
+    provider: &str,
+    engine: &Engine,
+    dir: &std::path::Path,
+    sizes: &Sizes,
+    sentences: &[String],
+    batch: usize,
+) {
+    {
+        let embedder = LocalEmbedder::load(dir, batch, engine).unwrap_or_else(|e| {
             panic!("{e} (run tests/embeddings/fetch_model.sh or set KMV_MODEL_DIR)")
         });
         // Warm-up: first allocations and thread pool start.
@@ -135,12 +167,12 @@ fn main() {
         let mut dims = 0;
         // Batch 1 is handed one sentence at a time, as a caller with one text would.
         if batch == 1 {
-            for s in &sentences {
+            for s in sentences {
                 dims += embedder.embed(std::slice::from_ref(s)).unwrap()[0].len();
             }
         } else {
             dims += embedder
-                .embed(&sentences)
+                .embed(sentences)
                 .unwrap()
                 .iter()
                 .map(Vec::len)
@@ -148,9 +180,9 @@ fn main() {
         }
         let seconds = started.elapsed().as_secs_f64();
         assert_eq!(dims, sentences.len() * embedder.dimension());
-        let (tokens, padded, gflop) = work(&embedder, &sizes, &sentences, batch);
+        let (tokens, padded, gflop) = work(&embedder, sizes, sentences, batch);
         println!(
-            "embed-bench {{\"provider\":\"local\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1},\"tokens\":{tokens},\"padded_tokens\":{padded},\"gflop\":{gflop:.2},\"gflop_per_s\":{:.1}}}",
+            "embed-bench {{\"provider\":\"{provider}\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1},\"tokens\":{tokens},\"padded_tokens\":{padded},\"gflop\":{gflop:.2},\"gflop_per_s\":{:.1}}}",
             sentences.len(),
             sentences.len() as f64 / seconds,
             gflop / seconds

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use kmv_host::embed::LocalEmbedder;
+use kmv_host::embed::{Engine, LocalEmbedder};
 use serde_json::{Value as Json, json};
 
 /// Titles with one clear topic each, at these ids; the other records are
@@ -39,6 +39,24 @@ const TOPICS: &[(i64, &str, &str)] = &[
 
 #[test]
 fn titles_embedded_by_the_host_are_found_by_a_query_sentence() {
+    titles_are_found(Engine::Candle, "");
+}
+
+/// The same with `engine = "onnx"`: ONNX Runtime and `model.onnx` as
+/// tests/setup.sh installs them, named in the pipeline file.
+#[cfg(feature = "onnx-embedder")]
+#[test]
+fn titles_embedded_by_the_onnx_engine_are_found_by_a_query_sentence() {
+    let library = onnxruntime_library();
+    let keys = format!(
+        "engine = \"onnx\"\nonnxruntime = {:?}\n",
+        library.display().to_string()
+    );
+    titles_are_found(Engine::Onnx { library }, &keys);
+}
+
+/// `engine_keys` go into the `[embedders.minilm]` table.
+fn titles_are_found(engine: Engine, engine_keys: &str) {
     let (uri, topic) = (milvus(), unique("e2e_embed"));
     admin(
         &uri,
@@ -77,7 +95,7 @@ fn titles_embedded_by_the_host_are_found_by_a_query_sentence() {
 
     let dir = tempfile::tempdir().unwrap();
     let embedders = format!(
-        "[embedders.minilm]\nprovider = \"local\"\nmodel_dir = {:?}\nbatch_size = 32\n",
+        "[embedders.minilm]\nprovider = \"local\"\nmodel_dir = {:?}\nbatch_size = 32\n{engine_keys}",
         model_dir().display().to_string()
     );
     let p = PipelineFile::new(dir.path())
@@ -93,7 +111,7 @@ fn titles_embedded_by_the_host_are_found_by_a_query_sentence() {
     assert_summary(&log, "records_in=500 rows_written=500 skipped=0 failed=0");
     assert_eq!(wait_count(&uri, None, &topic, 500), 500);
 
-    let embedder = LocalEmbedder::load(&model_dir(), 32).unwrap();
+    let embedder = LocalEmbedder::load(&model_dir(), 32, &engine).unwrap();
     let queries: Vec<String> = TOPICS.iter().map(|t| t.2.to_string()).collect();
     let vectors = embedder.embed(&queries).unwrap();
     let client = reqwest::blocking::Client::new();

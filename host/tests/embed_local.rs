@@ -9,7 +9,7 @@
 mod common;
 
 use common::{model_dir, repo};
-use kmv_host::embed::LocalEmbedder;
+use kmv_host::embed::{Engine, LocalEmbedder};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -31,6 +31,21 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn local_vectors_match_sentence_transformers() {
+    matches_sentence_transformers(&Engine::Candle);
+}
+
+/// The ONNX Runtime engine: PyPI's onnxruntime library and the model written
+/// to `model.onnx` by tests/embeddings/build_onnx.py (tests/setup.sh installs
+/// both).
+#[cfg(feature = "onnx-embedder")]
+#[test]
+fn onnx_engine_vectors_match_sentence_transformers() {
+    matches_sentence_transformers(&Engine::Onnx {
+        library: common::onnxruntime_library(),
+    });
+}
+
+fn matches_sentence_transformers(engine: &Engine) {
     let path = std::env::var_os("KMV_EMBED_REFERENCE").map_or_else(
         || repo().join("tests/embeddings/reference.json"),
         PathBuf::from,
@@ -50,7 +65,7 @@ fn local_vectors_match_sentence_transformers() {
     );
 
     let dir = model_dir();
-    let embedder = LocalEmbedder::load(&dir, 32).unwrap_or_else(|e| {
+    let embedder = LocalEmbedder::load(&dir, 32, engine).unwrap_or_else(|e| {
         panic!("{e} (run tests/setup.sh, or set KMV_MODEL_DIR to the model directory)")
     });
     assert_eq!(embedder.dimension(), 384);
@@ -127,7 +142,7 @@ mod in_the_transform {
     /// takes far longer than that, and must not count against the guest.
     #[test]
     fn embedding_time_does_not_count_against_the_call_deadline() {
-        let local = LocalEmbedder::load(&model_dir(), 32).unwrap();
+        let local = LocalEmbedder::load(&model_dir(), 32, &Engine::Candle).unwrap();
         let titles: Vec<String> = (0..500)
             .map(|i| format!("Title number {i} about topic {}", i % 13))
             .collect();

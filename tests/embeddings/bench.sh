@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
-# Embedding throughput: the Rust local provider (candle) versus sentence-transformers (PyTorch, CPU)
-# and ONNX Runtime (CPU, from PyPI, with the model exported once to ONNX) on the same machine and
+# Embedding throughput: the Rust local provider's two engines (candle; ONNX Runtime) versus
+# sentence-transformers (PyTorch, CPU) and ONNX Runtime driven from Python, on the same machine and
 # the same sentences (tests/embeddings/bench_sentences.txt), in one run, batch sizes 1 and 32.
-# Prints a table: batch | local | sentence-transformers | onnxruntime (sent/s) | local/ST | local/ORT.
+# Prints a table: batch | local candle | local onnx | sentence-transformers | onnxruntime (Python)
+# (sent/s) | candle/ST | onnx/ST | onnx/ORT Python.
 #
 # NOT in CI (PyTorch from PyPI is several GB): run by hand. Needs
 #   tests/embeddings/fetch_model.sh   (the model, also used by the Rust side)
 #   tests/embeddings/st_venv.sh       (sentence-transformers + torch + onnxruntime + onnx in
 #                                      $KMV_STATE/st-venv)
-# The ONNX model is exported once by tests/embeddings/export_onnx.py to
-# $KMV_STATE/models/all-MiniLM-L6-v2/model.onnx when that file is missing (delete it to re-export).
+# tests/embeddings/onnx_model.sh (run here) installs ONNX Runtime and writes model.onnx from the
+# weights (tests/embeddings/build_onnx.py, no torch); both ORT columns run that file.
 #
 # Usage: tests/embeddings/bench.sh                 run the three benchmarks and print the table
 #        tests/embeddings/bench.sh --parse FILE    only print the table for embed-bench lines in FILE
 #                                                  (used to check the parsing without running anything;
 #                                                  a missing provider shows as "-")
 # All sides print lines
-#   embed-bench {"provider":"local"|"sentence-transformers"|"onnxruntime","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,...}
+#   embed-bench {"provider":"local"|"local-onnx"|"sentence-transformers"|"onnxruntime","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,...}
 # The local side is `cargo bench -p kmv-host --bench embed`; if that bench target does not exist
 # (yet) in this checkout, the script says so and reports only the two Python columns.
 # Env: KMV_STATE (state dir; default <repo>/.kmv).
@@ -45,13 +46,15 @@ if not rows:
     sys.exit("bench.sh: no embed-bench lines found")
 fmt = lambda v: "-" if v is None else f"{v:.1f}"
 ratio = lambda a, b: f"{a / b:.2f}x" if a is not None and b else "-"
-print("| batch | local sent/s | sentence-transformers sent/s | onnxruntime sent/s "
-      "| ratio (local/ST) | ratio (local/ORT) |")
-print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| batch | local candle sent/s | local onnx sent/s | sentence-transformers sent/s "
+      "| onnxruntime (Python) sent/s | candle/ST | onnx/ST | onnx/ORT Python |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for batch in sorted(rows):
     r = rows[batch]
-    loc, st, ort = r.get("local"), r.get("sentence-transformers"), r.get("onnxruntime")
-    print(f"| {batch} | {fmt(loc)} | {fmt(st)} | {fmt(ort)} | {ratio(loc, st)} | {ratio(loc, ort)} |")
+    loc, lox = r.get("local"), r.get("local-onnx")
+    st, ort = r.get("sentence-transformers"), r.get("onnxruntime")
+    print(f"| {batch} | {fmt(loc)} | {fmt(lox)} | {fmt(st)} | {fmt(ort)} "
+          f"| {ratio(loc, st)} | {ratio(lox, st)} | {ratio(lox, ort)} |")
 PYEOF
 }
 
@@ -66,6 +69,9 @@ fi
 [[ -f "$MODEL_DIR/model.safetensors" ]] || kmv_die "$MODEL_DIR missing: run tests/embeddings/fetch_model.sh first"
 "$ST_PY" -c 'import onnxruntime, onnx' 2>/dev/null ||
   kmv_die "onnxruntime/onnx missing in $KMV_STATE/st-venv: run tests/embeddings/st_venv.sh again"
+
+# ONNX Runtime and model.onnx for the Rust onnx engine and bench_ort.py (idempotent).
+"$EMB_DIR/onnx_model.sh" >/dev/null || kmv_die "tests/embeddings/onnx_model.sh failed"
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
@@ -84,11 +90,6 @@ kmv_log "running bench_st.py in $KMV_STATE/st-venv ..."
 HF_HUB_OFFLINE=1 "$ST_PY" "$EMB_DIR/bench_st.py" "$MODEL_DIR" "$EMB_DIR/bench_sentences.txt" 2>&1 |
   tee -a "$out" || kmv_die "bench_st.py failed"
 
-if [[ ! -f "$ONNX_FILE" ]]; then
-  kmv_log "exporting $ONNX_FILE (once) with export_onnx.py ..."
-  HF_HUB_OFFLINE=1 "$ST_PY" "$EMB_DIR/export_onnx.py" "$MODEL_DIR" "$ONNX_FILE" ||
-    kmv_die "export_onnx.py failed"
-fi
 kmv_log "running bench_ort.py in $KMV_STATE/st-venv ..."
 "$ST_PY" "$EMB_DIR/bench_ort.py" "$MODEL_DIR" "$ONNX_FILE" "$EMB_DIR/bench_sentences.txt" 2>&1 |
   tee -a "$out" || kmv_die "bench_ort.py failed"

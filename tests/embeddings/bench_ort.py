@@ -9,7 +9,7 @@ Usage: .kmv/st-venv/bin/python tests/embeddings/bench_ort.py MODEL_DIR ONNX_FILE
 
 The same work as the Rust local provider (host/src/embed/local.rs, host/benches/embed.rs):
 tokenizer.json through the `tokenizers` library (truncation at max_seq_length = 256, padding to
-the longest text of the batch), texts sorted by length (UTF-8 bytes, longest first) and run in
+the longest text of the batch), texts sorted by number of tokens (longest first) and run in
 batches of B (batch 1: one text per call, as a caller with one text would), mean pooling over the
 attention mask and L2 normalisation in numpy; tokenization, pooling and normalisation are timed
 with the model. One InferenceSession: intra-op threads = cores (os.cpu_count(), as torch and
@@ -94,9 +94,15 @@ def main() -> None:
         norm = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
         return pooled / norm
 
+    plain = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    plain.enable_truncation(max_length=max_len)
+    plain.no_padding()
+
     def order_and_chunks(texts, batch):
-        # Stable sort on UTF-8 length, longest first: Rust's sort_by_key(Reverse(str::len)).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i].encode("utf-8")))
+        # Stable sort on the number of tokens, longest first, as LocalEmbedder::embed does
+        # (Rust's sort_by_key(Reverse(encoding.len()))); the counting is timed too.
+        counts = [len(e.ids) for e in plain.encode_batch(texts)]
+        order = sorted(range(len(texts)), key=lambda i: -counts[i])
         return [order[k : k + batch] for k in range(0, len(order), batch)]
 
     def embed(texts, batch):
@@ -112,9 +118,6 @@ def main() -> None:
 
     def work(texts, batch):
         """Tokens and padded tokens (what the model computes), as host/benches/embed.rs counts."""
-        plain = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        plain.enable_truncation(max_length=max_len)
-        plain.no_padding()
         tokens = padded = 0
         for chunk in order_and_chunks(texts, batch):
             counts = [len(plain.encode(texts[i]).ids) for i in chunk]

@@ -12,10 +12,12 @@
 
 #[cfg(feature = "local-embedder")]
 mod local;
+#[cfg(feature = "onnx-embedder")]
+mod onnx;
 mod openai;
 
 #[cfg(feature = "local-embedder")]
-pub use local::{LocalEmbedder, Pooling};
+pub use local::{Engine, LocalEmbedder, Pooling};
 pub use openai::{OpenAiEmbedder, OpenAiOptions};
 
 use crate::common::env::{self, EnvError, Secret};
@@ -38,6 +40,17 @@ pub enum Provider {
     Openai,
 }
 
+/// What runs a `local` embedder's model.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineName {
+    /// candle, from `model.safetensors` (the default).
+    #[default]
+    Candle,
+    /// ONNX Runtime, from `model.onnx`, loaded from `onnxruntime`.
+    Onnx,
+}
+
 /// `[embedders.NAME]`: one named embedder.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +60,13 @@ pub struct EmbedderConfig {
     /// `local`: the sentence-transformers model directory, relative to the
     /// pipeline file; `${ENV_VAR}` is expanded.
     pub model_dir: Option<Spanned<String>>,
+    /// `local`: `candle` (default) or `onnx`.
+    #[serde(default)]
+    pub engine: EngineName,
+    /// `local` with `engine = "onnx"`: the ONNX Runtime shared library, e.g.
+    /// `${VENV}/lib/python3.11/site-packages/onnxruntime/capi/libonnxruntime.so.1.32.0`;
+    /// `${ENV_VAR}` is expanded.
+    pub onnxruntime: Option<String>,
     /// `openai`: the API base URL, e.g. `https://api.openai.com/v1`
     /// (`/embeddings` is appended).
     pub url: Option<String>,
@@ -233,6 +253,12 @@ const WITHOUT_LOCAL: &str = "this kmv-host was built without the local embedder 
      `local-embedder`, left out by examples/quickstart.sh); build it in with \
      `cargo build --release -p kmv-host`, or use provider = \"openai\"";
 
+/// Why `engine = "onnx"` is refused by a build without the feature.
+#[cfg(not(feature = "onnx-embedder"))]
+const WITHOUT_ONNX: &str = "this kmv-host was built without the ONNX Runtime engine (cargo feature \
+     `onnx-embedder`); build it in with `cargo build --release -p kmv-host --features onnx-embedder`, \
+     or use engine = \"candle\"";
+
 fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedder, EmbedError> {
     match config.provider {
         #[cfg(not(feature = "local-embedder"))]
@@ -251,10 +277,29 @@ fn build(name: &str, config: &EmbedderConfig, base_dir: &Path) -> Result<Embedde
                 .map(|d| d.get_ref().as_str())
                 .unwrap_or("");
             let dir = base_dir.join(expand(name, "model_dir", dir)?);
-            tracing::info!(embedder = name, model_dir = %dir.display(), "Loading the local embedding model.");
+            let engine = match config.engine {
+                EngineName::Candle => Engine::Candle,
+                #[cfg(feature = "onnx-embedder")]
+                EngineName::Onnx => Engine::Onnx {
+                    library: base_dir.join(expand(
+                        name,
+                        "onnxruntime",
+                        config.onnxruntime.as_deref().unwrap_or(""),
+                    )?),
+                },
+                #[cfg(not(feature = "onnx-embedder"))]
+                EngineName::Onnx => {
+                    return Err(EmbedError::Config {
+                        name: name.into(),
+                        reason: WITHOUT_ONNX.into(),
+                    });
+                }
+            };
+            tracing::info!(embedder = name, model_dir = %dir.display(), engine = ?config.engine, "Loading the local embedding model.");
             Ok(Embedder::Local(Box::new(LocalEmbedder::load(
                 &dir,
                 config.batch_size,
+                &engine,
             )?)))
         }
         Provider::Openai => {
@@ -295,7 +340,13 @@ impl EmbedderConfig {
         type Keys<'a> = &'a [(&'a str, bool)];
         let (needed, foreign): (Keys, Keys) = match self.provider {
             Provider::Local => (
-                &[("model_dir", self.model_dir.is_some())],
+                &[
+                    ("model_dir", self.model_dir.is_some()),
+                    (
+                        "onnxruntime",
+                        self.engine == EngineName::Candle || self.onnxruntime.is_some(),
+                    ),
+                ],
                 &[
                     ("url", self.url.is_some()),
                     ("model", self.model.is_some()),
@@ -305,7 +356,11 @@ impl EmbedderConfig {
             ),
             Provider::Openai => (
                 &[("url", self.url.is_some()), ("model", self.model.is_some())],
-                &[("model_dir", self.model_dir.is_some())],
+                &[
+                    ("model_dir", self.model_dir.is_some()),
+                    ("engine", self.engine != EngineName::Candle),
+                    ("onnxruntime", self.onnxruntime.is_some()),
+                ],
             ),
         };
         let provider = match self.provider {
@@ -316,10 +371,24 @@ impl EmbedderConfig {
         if self.provider == Provider::Local {
             return err("provider", WITHOUT_LOCAL.into());
         }
+        #[cfg(not(feature = "onnx-embedder"))]
+        if self.engine == EngineName::Onnx {
+            return err("engine", WITHOUT_ONNX.into());
+        }
         for (key, present) in needed {
             if !present {
-                return err(key, format!("is required with provider = \"{provider}\""));
+                let with = match *key {
+                    "onnxruntime" => "engine = \"onnx\"".to_string(),
+                    _ => format!("provider = \"{provider}\""),
+                };
+                return err(key, format!("is required with {with}"));
             }
+        }
+        if self.engine == EngineName::Candle && self.onnxruntime.is_some() {
+            return err(
+                "onnxruntime",
+                "applies to engine = \"onnx\" only; remove it or set engine = \"onnx\"".into(),
+            );
         }
         for (key, present) in foreign {
             if *present {

@@ -67,6 +67,20 @@ pub fn model_dir() -> PathBuf {
         .map_or_else(|| state().join("models/all-MiniLM-L6-v2"), PathBuf::from)
 }
 
+/// ONNX Runtime's library, as `tests/setup.sh` installs it: `$KMV_ONNXRUNTIME`,
+/// default `STATE/lib/libonnxruntime.so` (tests/embeddings/onnx_model.sh).
+#[allow(dead_code)]
+pub fn onnxruntime_library() -> PathBuf {
+    let path = std::env::var_os("KMV_ONNXRUNTIME")
+        .map_or_else(|| state().join("lib/libonnxruntime.so"), PathBuf::from);
+    assert!(
+        path.exists(),
+        "no ONNX Runtime library at {} (run tests/setup.sh model, or set KMV_ONNXRUNTIME)",
+        path.display()
+    );
+    path
+}
+
 fn host_port(uri: &str) -> String {
     uri.trim_start_matches("http://")
         .trim_start_matches("https://")
