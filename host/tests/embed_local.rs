@@ -45,6 +45,57 @@ fn onnx_engine_vectors_match_sentence_transformers() {
     });
 }
 
+/// A wrong library path and a model directory without `model.onnx` are
+/// refused at load, naming the file and how to make it.
+#[cfg(feature = "onnx-embedder")]
+#[test]
+fn onnx_engine_refuses_a_missing_library_or_model_naming_the_file() {
+    let missing = std::env::temp_dir().join("kmv-no-such-dir/libonnxruntime.so.1.32.0");
+    let err = match LocalEmbedder::load(
+        &model_dir(),
+        32,
+        &Engine::Onnx {
+            library: missing.clone(),
+        },
+    ) {
+        Ok(_) => panic!("a missing ONNX Runtime library was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert!(err.contains("no such file"), "{err}");
+    assert!(err.contains("pip install onnxruntime"), "{err}");
+
+    // The model directory's files without model.onnx.
+    let dir = tempfile::tempdir().unwrap();
+    for file in [
+        "config.json",
+        "tokenizer.json",
+        "modules.json",
+        "sentence_bert_config.json",
+    ] {
+        std::fs::copy(model_dir().join(file), dir.path().join(file)).unwrap();
+    }
+    std::fs::create_dir(dir.path().join("1_Pooling")).unwrap();
+    std::fs::copy(
+        model_dir().join("1_Pooling/config.json"),
+        dir.path().join("1_Pooling/config.json"),
+    )
+    .unwrap();
+    let err = match LocalEmbedder::load(
+        dir.path(),
+        32,
+        &Engine::Onnx {
+            library: common::onnxruntime_library(),
+        },
+    ) {
+        Ok(_) => panic!("a model directory without model.onnx was accepted"),
+        Err(e) => e.to_string(),
+    };
+    let onnx = dir.path().join("model.onnx");
+    assert!(err.contains(&onnx.display().to_string()), "{err}");
+    assert!(err.contains("build_onnx.py"), "{err}");
+}
+
 fn matches_sentence_transformers(engine: &Engine) {
     let path = std::env::var_os("KMV_EMBED_REFERENCE").map_or_else(
         || repo().join("tests/embeddings/reference.json"),

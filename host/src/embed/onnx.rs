@@ -32,6 +32,15 @@ fn model_err(path: &Path, reason: String) -> EmbedError {
 
 /// The runtime from `library`, loaded on first use.
 fn runtime(library: &Path) -> Result<Environment, EmbedError> {
+    // A wrong path is the common mistake: said before anything is loaded.
+    if !library.is_file() {
+        return Err(model_err(
+            library,
+            "no such file; name ONNX Runtime's shared library in `onnxruntime` (after `pip install onnxruntime`: \
+             .../site-packages/onnxruntime/capi/libonnxruntime.so.*)"
+                .into(),
+        ));
+    }
     let loaded = RUNTIME.get_or_init(|| {
         let builder = ort::init_from(library).map_err(|e| e.to_string())?;
         let env = builder
