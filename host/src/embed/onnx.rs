@@ -96,16 +96,14 @@ impl OnnxModel {
         let env = runtime(library)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let err = |e: String| model_err(&file, e);
-        let session = Session::builder(&env)
-            .map_err(|e| err(e.to_string()))?
-            .with_intra_threads(cores)
-            .map_err(|e| err(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| err(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| err(e.to_string()))?
-            .commit_from_file(&file)
-            .map_err(|e| err(e.to_string()))?;
+        let build = || -> ort::Result<Session> {
+            Session::builder(&env)?
+                .with_intra_threads(cores)?
+                .with_inter_threads(1)?
+                .with_optimization_level(GraphOptimizationLevel::All)?
+                .commit_from_file(&file)
+        };
+        let session = build().map_err(|e| err(e.to_string()))?;
         let inputs: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
         for needed in ["input_ids", "attention_mask"] {
             if !inputs.contains(&needed) {
