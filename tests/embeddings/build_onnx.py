@@ -79,6 +79,23 @@ def build(model_dir: Path):
         nodes.append(helper.make_node(op, inputs, [name], name=name, domain=domain or None, **attrs))
         return name
 
+    def add_norm(out: str, residual: str, prefix: str, tag: str, name: str) -> str:
+        """LayerNorm(residual + out + dense bias), one fused SkipLayerNormalization: `prefix`
+        names the dense layer's bias (`dense.bias`) and the LayerNorm's weights."""
+        return node(
+            "SkipLayerNormalization",
+            [
+                out,
+                residual,
+                const(tag + "ln_w", w(prefix + "LayerNorm.weight")),
+                const(tag + "ln_b", w(prefix + "LayerNorm.bias")),
+                const(tag + "b", w(prefix + "dense.bias")),
+            ],
+            name,
+            domain="com.microsoft",
+            epsilon=eps,
+        )
+
     # Embeddings: the first S rows of the position table, S from the input's shape.
     seq = node("Shape", ["input_ids"], "seq_len", start=1, end=2)
     word = node("Gather", [const("word_embeddings", w("embeddings.word_embeddings.weight")), "input_ids"], "word")
@@ -121,35 +138,11 @@ def build(model_dir: Path):
             num_heads=heads,
         )
         out = node("MatMul", [ctx, const(a + "ao_w", w(p + "attention.output.dense.weight").T)], a + "attn_dense")
-        x = node(
-            "SkipLayerNormalization",
-            [
-                out,
-                x,
-                const(a + "ao_ln_w", w(p + "attention.output.LayerNorm.weight")),
-                const(a + "ao_ln_b", w(p + "attention.output.LayerNorm.bias")),
-                const(a + "ao_b", w(p + "attention.output.dense.bias")),
-            ],
-            a + "attn_ln",
-            domain="com.microsoft",
-            epsilon=eps,
-        )
+        x = add_norm(out, x, p + "attention.output.", a + "ao_", a + "attn_ln")
         up = node("MatMul", [x, const(a + "up_w", w(p + "intermediate.dense.weight").T)], a + "up")
         act = node("BiasGelu", [up, const(a + "up_b", w(p + "intermediate.dense.bias"))], a + "gelu", domain="com.microsoft")
         down = node("MatMul", [act, const(a + "down_w", w(p + "output.dense.weight").T)], a + "down")
-        x = node(
-            "SkipLayerNormalization",
-            [
-                down,
-                x,
-                const(a + "out_ln_w", w(p + "output.LayerNorm.weight")),
-                const(a + "out_ln_b", w(p + "output.LayerNorm.bias")),
-                const(a + "down_b", w(p + "output.dense.bias")),
-            ],
-            a + "out_ln",
-            domain="com.microsoft",
-            epsilon=eps,
-        )
+        x = add_norm(down, x, p + "output.", a + "out_", a + "out_ln")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden_state"))
 
     ints = lambda n: helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
