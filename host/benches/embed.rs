@@ -9,14 +9,15 @@
 //! Runtime (`"provider":"local-onnx"`: `KMV_ONNXRUNTIME` or
 //! `$KMV_STATE/lib/libonnxruntime.so`, and `model.onnx`, both from
 //! `tests/embeddings/onnx_model.sh`). Prints one line per engine and batch size:
-//! `embed-bench {"provider":"local","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,"tokens":T,"padded_tokens":P,"gflop":G,"gflop_per_s":F}`,
+//! `embed-bench {"provider":"local","batch":B,"sentences":N,"seconds":S,"sentences_per_s":R,"tokens":T,"padded_tokens":P,"gflop":G,"gflop_per_s":F,"cpu_s":C}`,
 //! which `tests/embeddings/bench.sh` compares with sentence-transformers
 //! (PyTorch, CPU) on the same sentences. `tokens` counts the texts' tokens,
 //! `padded_tokens` those the model computes (each batch is padded to its
 //! longest text); `gflop` is the matrix products' work on them (the linear
 //! layers, 2·hidden·(4·hidden + 2·intermediate) per token and layer, and the
 //! attention, 4·hidden·len per token and layer; the element-wise operations
-//! are left out). candle's matrix products use all
+//! are left out); `cpu_s` is the process's user and system CPU time over the
+//! run (above `seconds` when both cores work). candle's matrix products use all
 //! cores (rayon; `RAYON_NUM_THREADS` to limit them), as PyTorch does.
 //!
 //! Run with `cargo bench -p kmv-host --bench embed`; `-- 32` runs only the
@@ -164,6 +165,7 @@ fn run(
             .embed(&sentences[..sentences.len().min(32)])
             .unwrap();
         let started = Instant::now();
+        let cpu_started = cpu_seconds();
         let mut dims = 0;
         // Batch 1 is handed one sentence at a time, as a caller with one text would.
         if batch == 1 {
@@ -179,13 +181,27 @@ fn run(
                 .sum::<usize>();
         }
         let seconds = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds() - cpu_started;
         assert_eq!(dims, sentences.len() * embedder.dimension());
         let (tokens, padded, gflop) = work(&embedder, sizes, sentences, batch);
         println!(
-            "embed-bench {{\"provider\":\"{provider}\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1},\"tokens\":{tokens},\"padded_tokens\":{padded},\"gflop\":{gflop:.2},\"gflop_per_s\":{:.1}}}",
+            "embed-bench {{\"provider\":\"{provider}\",\"batch\":{batch},\"sentences\":{},\"seconds\":{seconds:.3},\"sentences_per_s\":{:.1},\"tokens\":{tokens},\"padded_tokens\":{padded},\"gflop\":{gflop:.2},\"gflop_per_s\":{:.1},\"cpu_s\":{cpu:.3}}}",
             sentences.len(),
             sentences.len() as f64 / seconds,
             gflop / seconds
         );
     }
+}
+
+/// The process's user and system CPU time so far, in seconds.
+fn cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    #[allow(unsafe_code)]
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(usage.ru_utime) + t(usage.ru_stime)
 }
