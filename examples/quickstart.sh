@@ -11,7 +11,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 count="${1:-1000}"
-py=.kmv/venv/bin/python
+# The services' state, as tests/services/_common.sh places it.
+state="${KMV_STATE:-.kmv}"
+py="$state/venv/bin/python"
 admin() { "$py" tests/services/milvus_admin.py "$@"; }
 say() { printf '\n==> %s\n' "$*"; }
 
@@ -22,9 +24,9 @@ tests/setup.sh build
 # builds (the build is CPU-bound, the set-up mostly downloads): about a
 # minute off a first run. Their output goes to a log, shown once the build
 # is done.
-mkdir -p .kmv
-services_log=.kmv/quickstart-services.log
-started_file=.kmv/quickstart-started
+mkdir -p "$state"
+services_log="$state/quickstart-services.log"
+started_file="$state/quickstart-started"
 : >"$started_file"
 services_pid=
 cleanup() {
