@@ -11,9 +11,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 count="${1:-1000}"
-# The services' state, as tests/services/_common.sh places it.
-state="${KMV_STATE:-.kmv}"
-py="$state/venv/bin/python"
+# The services' state ($KMV_STATE, default .kmv/) as the service scripts place it.
+# shellcheck source=../tests/services/_common.sh
+source tests/services/_common.sh
+py="$KMV_VENV/bin/python"
 admin() { "$py" tests/services/milvus_admin.py "$@"; }
 say() { printf '\n==> %s\n' "$*"; }
 
@@ -24,9 +25,9 @@ tests/setup.sh build
 # builds (the build is CPU-bound, the set-up mostly downloads): about a
 # minute off a first run. Their output goes to a log, shown once the build
 # is done.
-mkdir -p "$state"
-services_log="$state/quickstart-services.log"
-started_file="$state/quickstart-started"
+mkdir -p "$KMV_STATE"
+services_log="$KMV_STATE/quickstart-services.log"
+started_file="$KMV_STATE/quickstart-started"
 : >"$started_file"
 services_pid=
 cleanup() {
