@@ -39,6 +39,11 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` and try it with
 //! `kmv-host test --pipeline pipeline.toml --input records.jsonl`.
 //!
+//! Records from Avro and Protobuf topics arrive decoded by the host, typed
+//! ([`ValueForm::MessagePack`]); [`Record::json`], [`Record::json_row`] and
+//! [`Record::json_object`] read them as they read JSON records, and
+//! [`RawVector`] takes a vector field from either without parsing floats.
+//!
 //! Besides rows for `[sink] collection`, a record may give [`Change`]s: rows
 //! to write and primary keys to delete, each to a collection and partition
 //! of its own ([`Outcome::changes`], [`Outcome::delete`], [`Outcome::to`]).
@@ -68,6 +73,7 @@ mod row;
 pub use config::Config;
 pub use embedding::{embed_changed_field, embed_changed_field_with, embed_field, embed_field_with};
 pub use filter::{Op, Rule};
+pub use record::{RawVector, Record};
 pub use row::{Row, RowError};
 /// A JSON value kept as its text: borrow one with [`Record::json_borrowed`]
 /// to hand a vector over unparsed ([`Value::float_vector_json`]).
@@ -89,12 +95,11 @@ pub mod __bindings {
 }
 
 pub use __bindings::kmv::transform::types::{
-    Action, ArrayValue, Change, Field, Header, KafkaRecord as Record, Key, Level, Outcome, Target,
-    Value,
+    Action, ArrayValue, Change, Field, Header, Key, Level, Outcome, Target, Value, ValueForm,
 };
 
 /// The version of the `kmv:transform` WIT contract this SDK builds against.
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// A transform: the one trait a transform author implements.
 ///
@@ -178,7 +183,8 @@ impl<E: std::fmt::Display> From<Result<Row, E>> for Outcome {
 /// Support code for [`export_transform!`]. Not a stable API.
 #[doc(hidden)]
 pub mod __rt {
-    use super::{Config, Outcome, Record, Transform};
+    use super::{Config, Outcome, Record, Transform, ValueForm};
+    use crate::__bindings::kmv::transform::types::KafkaRecord;
     use std::cell::RefCell;
     use std::thread::LocalKey;
 
@@ -192,7 +198,15 @@ pub mod __rt {
         Ok(())
     }
 
-    pub fn process<T: Transform>(slot: &'static Slot<T>, records: Vec<Record>) -> Vec<Outcome> {
+    pub fn process<T: Transform>(
+        slot: &'static Slot<T>,
+        records: Vec<KafkaRecord>,
+        form: ValueForm,
+    ) -> Vec<Outcome> {
+        let records: Vec<Record> = records
+            .into_iter()
+            .map(|r| Record::from_wit(r, form))
+            .collect();
         slot.with(|s| match s.borrow_mut().as_mut() {
             Some(t) => t.process_batch(records),
             None => records
@@ -224,8 +238,11 @@ macro_rules! export_transform {
                     $crate::__rt::init::<$t>(&__KMV_STATE, config)
                 }
 
-                fn process(records: ::std::vec::Vec<$crate::Record>) -> ::std::vec::Vec<$crate::Outcome> {
-                    $crate::__rt::process::<$t>(&__KMV_STATE, records)
+                fn process(
+                    records: ::std::vec::Vec<$crate::__bindings::kmv::transform::types::KafkaRecord>,
+                    form: $crate::ValueForm,
+                ) -> ::std::vec::Vec<$crate::Outcome> {
+                    $crate::__rt::process::<$t>(&__KMV_STATE, records, form)
                 }
             }
 

@@ -97,14 +97,11 @@ fn main() {
             / n;
         let guest_input: Vec<kmv_guest::Record> = input
             .iter()
-            .map(|r| kmv_guest::Record {
-                topic: r.topic.clone(),
-                partition: r.partition,
-                offset: r.offset,
-                timestamp: r.timestamp,
-                key: r.key.clone(),
-                value: r.value.clone(),
-                headers: vec![],
+            .map(|r| {
+                let mut record = kmv_guest::Record::from_value(r.value.as_deref().unwrap());
+                record.topic = r.topic.clone();
+                record.offset = r.offset;
+                record
             })
             .collect();
 

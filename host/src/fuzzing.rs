@@ -128,8 +128,9 @@ thread_local! {
 
 /// `data` as a record value in the Confluent wire format: the first byte
 /// picks Avro, Protobuf or JSON Schema, the rest is the value (magic byte,
-/// schema id, payload). A record that decodes must be JSON; one that does
-/// not fails alone, with a reason.
+/// schema id, payload). A record that decodes must be JSON (an Avro one
+/// MessagePack that converts to JSON); one that does not fails alone, with
+/// a reason.
 pub fn decode_record(data: &[u8]) {
     let _ = decodes(data);
 }
@@ -154,7 +155,15 @@ pub fn decodes(data: &[u8]) -> Option<bool> {
         assert_eq!(results.len(), 1, "one result per record");
         match &results[0] {
             Ok(decoded) => {
-                let json = decoded.value.as_deref().unwrap_or_default();
+                let mut json = decoded.value.clone().unwrap_or_default();
+                if decoder.value_form() == crate::transform::ValueForm::MessagePack {
+                    let mut text = Vec::new();
+                    if let Err(e) = crate::common::msgpack::to_json(&json, &mut text) {
+                        panic!("a decoded record's MessagePack does not convert to JSON: {e}");
+                    }
+                    json = text;
+                }
+                let json = &json[..];
                 if let Err(e) = serde_json::from_slice::<serde_json::Value>(json) {
                     panic!(
                         "a decoded record is not JSON ({e}): {}",

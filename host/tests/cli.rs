@@ -138,7 +138,7 @@ fn check_validates_config_module_and_init() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("implements kmv:transform@0.2.0"),
+        stdout.contains("implements kmv:transform@0.3.0"),
         "{stdout}"
     );
     // A module built for the older contract says so.

@@ -373,13 +373,17 @@ fn calls_are_split_by_bytes() {
 }
 
 /// A component built for the frozen 0.1.0 contract runs unchanged beside
-/// 0.2.0 ones: same records in, its rows out; bad input an error outcome.
+/// 0.3.0 ones: same records in, its rows out; bad input an error outcome.
 #[test]
 fn a_module_built_for_contract_0_1_still_runs() {
     use kmv_host::transform::Contract;
     let engine = load(wasm::CONTRACT_0_1, "").unwrap();
     assert_eq!(engine.contract(), Contract::V0_1);
-    assert_eq!(load(wasm::SEED, "").unwrap().contract(), Contract::V0_2);
+    assert_eq!(
+        load(wasm::CONTRACT_0_2, "").unwrap().contract(),
+        Contract::V0_2
+    );
+    assert_eq!(load(wasm::SEED, "").unwrap().contract(), Contract::V0_3);
     let records = vec![record(0, SEED), record(1, r#"{"id": "x"}"#)];
     let out = engine.worker().unwrap().process(&records).unwrap();
     let row = only_row(&out[0]);
@@ -391,6 +395,104 @@ fn a_module_built_for_contract_0_1_still_runs() {
     assert!(matches!(&out[1], RecordOutcome::Error(_)), "{:?}", out[1]);
 }
 
+/// Avro values decoded by the host reach a 0.3.0 transform (the seed) as
+/// MessagePack and 0.2.0 / 0.1.0 ones as JSON text: the same rows from
+/// each, and from the same articles as JSON; the vector's floats exactly
+/// those written.
+#[test]
+fn decoded_avro_reaches_every_contract_alike() {
+    use kmv_host::source::decode::{Decoded, Decoder, Format, Mapping, Schemas, wire};
+    use kmv_host::transform::ValueForm;
+    const SCHEMA: &str = r#"{"type":"record","name":"Article","namespace":"kmv.seed","fields":[
+      {"name":"id","type":"long"},{"name":"title","type":"string"},
+      {"name":"title_vector","type":{"type":"array","items":"float"}},{"name":"link","type":"string"}]}"#;
+    let schema = apache_avro::Schema::parse_str(SCHEMA).unwrap();
+    let vectors: Vec<Vec<f32>> = (0..3)
+        .map(|i| (0..8).map(|j| (i * 8 + j) as f32 * 0.1 - 1.0).collect())
+        .collect();
+    let (mut json, mut avro) = (vec![], vec![]);
+    for (i, v) in vectors.iter().enumerate() {
+        let text = serde_json::json!({"id": i, "title": format!("t\"{i}"), "title_vector": v, "link": "l"});
+        json.push(record(i as i64, &text.to_string()));
+        let datum = apache_avro::to_avro_datum(
+            &schema,
+            apache_avro::types::Value::Record(vec![
+                ("id".into(), apache_avro::types::Value::Long(i as i64)),
+                (
+                    "title".into(),
+                    apache_avro::types::Value::String(format!("t\"{i}")),
+                ),
+                (
+                    "title_vector".into(),
+                    apache_avro::types::Value::Array(
+                        v.iter()
+                            .map(|&x| apache_avro::types::Value::Float(x))
+                            .collect(),
+                    ),
+                ),
+                ("link".into(), apache_avro::types::Value::String("l".into())),
+            ]),
+        )
+        .unwrap();
+        avro.push(KafkaRecord::new(
+            "t",
+            0,
+            i as i64,
+            Some(wire::frame(1, &datum)),
+        ));
+    }
+    let schemas = Schemas::File {
+        kind: "AVRO".into(),
+        text: SCHEMA.into(),
+    };
+    let mut decoder = Decoder::new(Format::Raw, Format::Avro, Mapping::default(), schemas);
+    let results = decoder.decode_now(&avro).unwrap();
+    let decoded = Decoded::from_results(avro, results, decoder.value_form());
+    assert_eq!(decoded.form(), ValueForm::MessagePack);
+    // Not JSON: the values are MessagePack maps (fixmap of 4 fields).
+    assert_eq!(
+        decoded.transform_input()[0].value.as_ref().unwrap()[0],
+        0x84
+    );
+
+    let floats = |v: &Value| -> Vec<f32> {
+        match v {
+            Value::FloatVector(x) => x.clone(),
+            Value::FloatVectorJson(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("not a vector: {other:?}"),
+        }
+    };
+    let from_json = load(wasm::SEED, "")
+        .unwrap()
+        .worker()
+        .unwrap()
+        .process(&json)
+        .unwrap();
+    for module in [wasm::SEED, wasm::CONTRACT_0_2, wasm::CONTRACT_0_1] {
+        let mut worker = load(module, "").unwrap().worker().unwrap();
+        let out = worker
+            .process_in(decoded.transform_input(), decoded.form())
+            .unwrap();
+        assert_eq!(out.len(), 3, "{module}");
+        for (i, (o, j)) in out.iter().zip(&from_json).enumerate() {
+            let (row, json_row) = (only_row(o), only_row(j));
+            for name in ["id", "title", "link"] {
+                assert_eq!(field(row, name), field(json_row, name), "{module} {name}");
+            }
+            assert_eq!(floats(field(row, "title_vector")), vectors[i], "{module}");
+            assert_eq!(floats(field(json_row, "title_vector")), vectors[i]);
+        }
+        if module == wasm::SEED {
+            // Typed all the way: the floats, not their text.
+            let row = only_row(&out[0]);
+            assert!(
+                matches!(field(row, "title_vector"), Value::FloatVector(_)),
+                "{row:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn module_for_another_wit_version_is_refused() {
     let e = load(wasm::WRONG_VERSION, "").unwrap_err();
@@ -398,7 +500,7 @@ fn module_for_another_wit_version_is_refused() {
     assert!(matches!(e, TransformError::WrongVersion { .. }), "{e:?}");
     assert!(text.contains("was built for kmv:transform@9.0.0"), "{text}");
     assert!(
-        text.contains("this kmv-host runs kmv:transform@0.1.0 and kmv:transform@0.2.0"),
+        text.contains("this kmv-host runs kmv:transform@0.1.0, 0.2.0 and kmv:transform@0.3.0"),
         "{text}"
     );
 }

@@ -23,6 +23,7 @@ const GUESTS: &[&str] = &[
     "every-type",
     "router",
     "contract-0-1",
+    "contract-0-2",
 ];
 
 fn main() {

@@ -5,6 +5,7 @@
 use super::CheckArgs;
 use crate::config::PipelineConfig;
 use crate::pipeline::swap::{check_sample, load_version};
+use crate::transform::ValueForm;
 use anyhow::Context;
 use std::process::ExitCode;
 
@@ -62,7 +63,7 @@ pub(super) fn check_module(args: &CheckArgs, module: &std::path::Path) -> anyhow
             return Ok(ExitCode::from(1));
         }
     };
-    match check_sample(&mut worker, &sink.encoder(), &records) {
+    match check_sample(&mut worker, &sink.encoder(), &records, ValueForm::Bytes) {
         Ok(()) => {
             println!(
                 "{short}: ran over {} records from {} without a fault; every row fits collection `{}`",

@@ -88,13 +88,14 @@ pub fn run(
         Some(d) => {
             let mut decoder = d.decoder.lock().unwrap_or_else(|e| e.into_inner());
             let results = decoder.decode_now(&records).map_err(anyhow::Error::msg)?;
-            crate::source::decode::Decoded::from_results(records, results)
+            let form = decoder.value_form();
+            crate::source::decode::Decoded::from_results(records, results, form)
         }
     };
     let input = decoded.transform_input();
     let outcomes = match input.is_empty() {
         true => Vec::new(),
-        false => worker.process(input)?,
+        false => worker.process_in(input, decoded.form())?,
     };
     let outcomes: Vec<RecordOutcome> = decoded
         .place(outcomes)

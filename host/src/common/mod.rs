@@ -7,10 +7,12 @@
 //! - `identity`: a module's identity, `name.wasm@hash12`.
 //! - `invalid`: a stage's answer to "is my config table valid?".
 //! - `class`: why a record failed (the `kmv.error.class` header).
+//! - `msgpack`: a decoded value's MessagePack as JSON text.
 
 pub mod class;
 pub mod env;
 pub mod identity;
 pub mod invalid;
+pub mod msgpack;
 pub mod retry;
 pub mod text;

@@ -150,16 +150,17 @@ impl Preparer {
         let input = decoded.transform_input();
         let outcomes = match input.is_empty() {
             true => Vec::new(),
-            false => running.worker.process(input)?,
+            false => running.worker.process_in(input, decoded.form())?,
         };
         metrics::histogram!(names::TRANSFORM_SECONDS).record(transform_started.elapsed());
         // New transform versions are checked on records as the transform reads them.
         let decoded_apart = input.as_ptr() != decoded.records.as_ptr();
         if decoded_apart {
             let tail = &input[input.len().saturating_sub(100)..];
-            self.swap
-                .sample
-                .remember(&tail.iter().cloned().map(Arc::new).collect::<Vec<_>>());
+            self.swap.sample.remember_in(
+                &tail.iter().cloned().map(Arc::new).collect::<Vec<_>>(),
+                decoded.form(),
+            );
         }
         let outcomes = decoded.place(outcomes);
         let records: Vec<RowTag> = decoded.records.into_iter().map(Arc::new).collect();

@@ -27,7 +27,7 @@ use crate::observability::Counters;
 use crate::sink::{MilvusSink, RowEncoder};
 use crate::transform::{
     Action, FaultKind, KafkaRecord, ModuleIdentity, RecordOutcome, TransformEngine, TransformError,
-    Worker,
+    ValueForm, Worker,
 };
 use anyhow::Context;
 use std::collections::VecDeque;
@@ -130,10 +130,22 @@ pub struct Sample {
     held: Mutex<Held>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Held {
     records: VecDeque<Arc<KafkaRecord>>,
     bytes: usize,
+    /// The form of their values (one per pipeline: `[source] value_format`).
+    form: ValueForm,
+}
+
+impl Default for Held {
+    fn default() -> Held {
+        Held {
+            records: VecDeque::new(),
+            bytes: 0,
+            form: ValueForm::Bytes,
+        }
+    }
 }
 
 fn value_len(r: &KafkaRecord) -> usize {
@@ -143,8 +155,14 @@ fn value_len(r: &KafkaRecord) -> usize {
 impl Sample {
     /// Remembers the last records of a batch.
     pub fn remember(&self, batch: &[Arc<KafkaRecord>]) {
+        self.remember_in(batch, ValueForm::Bytes)
+    }
+
+    /// Remembers the last records of a batch whose values are in `form`.
+    pub fn remember_in(&self, batch: &[Arc<KafkaRecord>], form: ValueForm) {
         let tail = &batch[batch.len().saturating_sub(SAMPLE_SIZE)..];
         let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        held.form = form;
         for r in tail {
             held.bytes += value_len(r);
             held.records.push_back(r.clone());
@@ -162,6 +180,11 @@ impl Sample {
     pub fn snapshot(&self) -> Vec<KafkaRecord> {
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
         held.records.iter().map(|r| KafkaRecord::clone(r)).collect()
+    }
+
+    /// The form of the held records' values.
+    pub fn form(&self) -> ValueForm {
+        self.held.lock().unwrap_or_else(|e| e.into_inner()).form
     }
 }
 
@@ -214,9 +237,10 @@ pub fn try_version(
     config: &TransformConfig,
     encoder: &RowEncoder,
     sample: &[KafkaRecord],
+    form: ValueForm,
 ) -> Result<Ready, SwapRefusal> {
     let (engine, mut worker) = load_version(module, config)?;
-    check_sample(&mut worker, encoder, sample)?;
+    check_sample(&mut worker, encoder, sample, form)?;
     // A fresh instance: the one checked has seen the sample.
     let worker = engine.worker().map_err(SwapRefusal::SecondInit)?;
     Ok(Ready { engine, worker })
@@ -228,8 +252,11 @@ pub fn check_sample(
     worker: &mut Worker,
     encoder: &RowEncoder,
     sample: &[KafkaRecord],
+    form: ValueForm,
 ) -> Result<(), SwapRefusal> {
-    let outcomes = worker.process(sample).map_err(SwapRefusal::Sample)?;
+    let outcomes = worker
+        .process_in(sample, form)
+        .map_err(SwapRefusal::Sample)?;
     let of = sample.len();
     let at = |r: &KafkaRecord| {
         format!(
@@ -353,7 +380,14 @@ impl Watcher {
                 sample = sample.len(),
                 "Trying a new transform version."
             );
-            match try_version(&self.module, &self.config, &self.sink.encoder(), &sample) {
+            let form = self.sample.form();
+            match try_version(
+                &self.module,
+                &self.config,
+                &self.sink.encoder(),
+                &sample,
+                form,
+            ) {
                 Ok(ready) => {
                     current = ready.engine.identity().sha256.clone();
                     current_short = ready.engine.identity().short();

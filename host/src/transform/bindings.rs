@@ -1,15 +1,29 @@
-//! Host bindings of the `kmv:transform` WIT contract, in the two versions the
-//! host runs: 0.2.0 (`guest-sdk/wit`), whose types the host uses throughout,
-//! and 0.1.0 (`guest-sdk/wit-0.1.0`, frozen), whose components run unchanged.
+//! Host bindings of the `kmv:transform` WIT contract, in the three versions
+//! the host runs: 0.3.0 (`guest-sdk/wit`), whose types the host uses
+//! throughout, and 0.2.0 and 0.1.0 (`guest-sdk/wit-0.2.0`, `wit-0.1.0`,
+//! frozen), whose components run unchanged.
 //!
 //! The component model types records and variants by structure, not by name:
-//! a 0.2.0 `kafka-record` is handed to a 0.1.0 component as it is; only a
-//! 0.1.0 outcome is converted (its values are a subset of 0.2.0's).
+//! a `kafka-record` (the same in every version) is handed to an older
+//! component as it is, and a 0.2.0 outcome (the same as 0.3.0's) is taken as
+//! it is; only a 0.1.0 outcome is converted (its values are a subset). What
+//! 0.3.0 changed is `process`'s second argument, the values' form: older
+//! components get decoded values as JSON text.
 
-/// `kmv:transform@0.2.0`.
+/// `kmv:transform@0.3.0`.
 pub(crate) mod current {
     wasmtime::component::bindgen!({
         path: "../guest-sdk/wit",
+        world: "transform",
+        additional_derives: [PartialEq],
+    });
+}
+
+/// `kmv:transform@0.2.0`: only its imports are bound (the host functions
+/// under that package name); its `process` is called through the 0.3.0 types.
+pub(crate) mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../guest-sdk/wit-0.2.0",
         world: "transform",
         additional_derives: [PartialEq],
     });
@@ -26,12 +40,12 @@ pub(crate) mod v0_1 {
 
 pub use current::KafkaRecord;
 pub use current::kmv::transform::types::{
-    Action, ArrayValue, Change, Field, Header, Key, Level, Target, Value,
+    Action, ArrayValue, Change, Field, Header, Key, Level, Target, Value, ValueForm,
 };
 pub(crate) use current::{Outcome, Transform, TransformPre};
 
 /// The newest WIT package (and version) this host runs.
-pub const WIT_PACKAGE: &str = "kmv:transform@0.2.0";
+pub const WIT_PACKAGE: &str = "kmv:transform@0.3.0";
 
 /// A version of the contract the host runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,18 +55,27 @@ pub enum Contract {
     /// `kmv:transform@0.2.0`: adds changes (deletes, target collections and
     /// partitions) and `float-vector-json`.
     V0_2,
+    /// `kmv:transform@0.3.0`: adds decoded values handed over typed
+    /// (`value-form`).
+    V0_3,
 }
 
 impl Contract {
     /// Every version the host runs, oldest first.
-    pub const ALL: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+    pub const ALL: [Contract; 3] = [Contract::V0_1, Contract::V0_2, Contract::V0_3];
 
-    /// The WIT package with its version, e.g. `kmv:transform@0.2.0`.
+    /// The WIT package with its version, e.g. `kmv:transform@0.3.0`.
     pub fn package(self) -> &'static str {
         match self {
             Contract::V0_1 => "kmv:transform@0.1.0",
-            Contract::V0_2 => WIT_PACKAGE,
+            Contract::V0_2 => "kmv:transform@0.2.0",
+            Contract::V0_3 => WIT_PACKAGE,
         }
+    }
+
+    /// Whether the version takes decoded values as MessagePack.
+    pub fn reads_message_pack(self) -> bool {
+        self == Contract::V0_3
     }
 
     /// The version from a package name as a component imports it.
@@ -88,7 +111,7 @@ impl KafkaRecord {
     }
 }
 
-/// A 0.1.0 outcome in 0.2.0 terms.
+/// A 0.1.0 outcome in 0.3.0 terms.
 impl From<v0_1::Outcome> for Outcome {
     fn from(o: v0_1::Outcome) -> Outcome {
         match o {
@@ -124,6 +147,19 @@ impl From<v0_1::kmv::transform::types::Field> for Field {
         Field {
             name: f.name,
             value,
+        }
+    }
+}
+
+impl From<v0_2::kmv::transform::types::Level> for Level {
+    fn from(l: v0_2::kmv::transform::types::Level) -> Level {
+        use v0_2::kmv::transform::types::Level as L;
+        match l {
+            L::Trace => Level::Trace,
+            L::Debug => Level::Debug,
+            L::Info => Level::Info,
+            L::Warn => Level::Warn,
+            L::Error => Level::Error,
         }
     }
 }

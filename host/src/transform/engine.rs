@@ -1,6 +1,6 @@
 //! Compiling, caching, linking and pre-instantiating a transform component.
 
-use super::bindings::{Contract, Transform, TransformPre, v0_1};
+use super::bindings::{Contract, Transform, TransformPre, v0_1, v0_2};
 #[cfg(feature = "bench-native-seed")]
 use super::config::is_native_seed;
 use super::config::{TransformConfig, table_to_json};
@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
@@ -86,10 +87,11 @@ impl TransformEngine {
     /// The contract version the module was built for.
     pub fn contract(&self) -> Contract {
         match self.shared.pre {
-            Pre::Current(_) => Contract::V0_2,
+            Pre::Current(_) => Contract::V0_3,
+            Pre::V0_2(_) => Contract::V0_2,
             Pre::V0_1(_) => Contract::V0_1,
             #[cfg(feature = "bench-native-seed")]
-            Pre::NativeSeed => Contract::V0_2,
+            Pre::NativeSeed => Contract::V0_3,
         }
     }
 
@@ -198,13 +200,22 @@ fn link(module: &Path, engine: &Engine, bytes: &[u8]) -> Result<Pre, TransformEr
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(load_error)?;
     match contract {
-        Contract::V0_2 => {
+        Contract::V0_3 => {
             Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
                 .map_err(load_error)?;
             linker
                 .instantiate_pre(&component)
                 .and_then(TransformPre::new)
                 .map(Pre::Current)
+                .map_err(load_error)
+        }
+        Contract::V0_2 => {
+            v0_2::Transform::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+                .map_err(load_error)?;
+            linker
+                .instantiate_pre(&component)
+                .and_then(v0_2::TransformPre::new)
+                .map(Pre::V0_2)
                 .map_err(load_error)
         }
         Contract::V0_1 => {
@@ -234,7 +245,10 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), TransformErro
 
 /// The contract version the component imports; refuses one the host does
 /// not run. A component that imports nothing of `kmv:transform` (it never
-/// logs or embeds) is taken for the newest.
+/// logs or embeds) is told by its `process`: 0.3.0 takes the value form as
+/// a second argument (0.2.0 and 0.1.0 have the same one-argument `process`,
+/// and a 0.1.0 component without imports is run as 0.2.0: its outcomes are
+/// a subset).
 fn check_wit_version(
     path: &Path,
     engine: &Engine,
@@ -260,7 +274,21 @@ fn check_wit_version(
             }
         }
     }
-    Ok(contract.unwrap_or(Contract::V0_2))
+    if let Some(contract) = contract {
+        return Ok(contract);
+    }
+    let takes_form = component
+        .component_type()
+        .exports(engine)
+        .any(|(name, item)| match item.ty {
+            ComponentItem::ComponentFunc(f) if name == "process" => f.params().len() == 2,
+            _ => false,
+        });
+    Ok(if takes_form {
+        Contract::V0_3
+    } else {
+        Contract::V0_2
+    })
 }
 
 fn build_engine(

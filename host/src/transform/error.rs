@@ -24,7 +24,7 @@ pub enum TransformError {
     },
     /// The component was built against another version of the contract.
     #[error(
-        "{path} was built for {found}, but this kmv-host runs kmv:transform@0.1.0 and {WIT_PACKAGE}: rebuild the transform against kmv-guest {}",
+        "{path} was built for {found}, but this kmv-host runs kmv:transform@0.1.0, 0.2.0 and {WIT_PACKAGE}: rebuild the transform against kmv-guest {}",
         env!("CARGO_PKG_VERSION")
     )]
     WrongVersion {

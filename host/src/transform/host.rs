@@ -1,7 +1,7 @@
 //! The host side of one instance: its state (WASI context, memory limiter,
 //! captured stderr, call clock) and the WIT `host` imports, `log` and `embed`.
 
-use super::bindings::{Level, current, v0_1};
+use super::bindings::{Level, current, v0_1, v0_2};
 use super::limiter::MemoryLimiter;
 use crate::embed::Embedders;
 use std::sync::Arc;
@@ -109,6 +109,7 @@ impl WasiView for State {
 }
 
 impl current::kmv::transform::types::Host for State {}
+impl v0_2::kmv::transform::types::Host for State {}
 impl v0_1::kmv::transform::types::Host for State {}
 
 impl current::kmv::transform::host::Host for State {
@@ -139,6 +140,17 @@ impl current::kmv::transform::host::Host for State {
             "Embedded texts for the transform."
         );
         result
+    }
+}
+
+/// 0.2.0 components get the same imports.
+impl v0_2::kmv::transform::host::Host for State {
+    fn log(&mut self, level: v0_2::kmv::transform::types::Level, message: String) {
+        current::kmv::transform::host::Host::log(self, level.into(), message)
+    }
+
+    fn embed(&mut self, embedder: String, texts: Vec<String>) -> Result<Vec<Vec<f32>>, String> {
+        current::kmv::transform::host::Host::embed(self, embedder, texts)
     }
 }
 

@@ -31,7 +31,7 @@ mod worker;
 pub use crate::common::identity::ModuleIdentity;
 pub use bindings::{
     Action, ArrayValue, Change, Contract, Field, Header, KafkaRecord, Key, Level, Target, Value,
-    WIT_PACKAGE,
+    ValueForm, WIT_PACKAGE,
 };
 pub use config::{TransformConfig, table_to_json};
 pub use engine::{EngineBuilder, TransformEngine};

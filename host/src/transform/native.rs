@@ -14,7 +14,7 @@
 //! memory: never run a pipeline with it.
 
 use super::bindings::{
-    Action, ArrayValue, Change, Field, KafkaRecord, Key, Outcome, Target, Value,
+    Action, ArrayValue, Change, Field, KafkaRecord, Key, Outcome, Target, Value, ValueForm,
 };
 use super::config::NATIVE_SEED;
 use crate::common::identity::ModuleIdentity;
@@ -41,8 +41,16 @@ impl NativeSeed {
 
     /// `process` over `records`: one outcome per record, or the panic's
     /// message when the transform panicked (the instance is then rebuilt).
-    pub(crate) fn process(&mut self, records: &[KafkaRecord]) -> Result<Vec<Outcome>, String> {
-        let input = records.iter().map(to_guest).collect();
+    pub(crate) fn process(
+        &mut self,
+        records: &[KafkaRecord],
+        form: ValueForm,
+    ) -> Result<Vec<Outcome>, String> {
+        let form = match form {
+            ValueForm::Bytes => kmv_guest::ValueForm::Bytes,
+            ValueForm::MessagePack => kmv_guest::ValueForm::MessagePack,
+        };
+        let input = records.iter().map(|r| to_guest(r, form)).collect();
         let transform = &mut self.0;
         let outcomes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             transform.process_batch(input)
@@ -59,8 +67,8 @@ impl NativeSeed {
     }
 }
 
-fn to_guest(r: &KafkaRecord) -> kmv_guest::Record {
-    kmv_guest::Record {
+fn to_guest(r: &KafkaRecord, form: kmv_guest::ValueForm) -> kmv_guest::Record {
+    let record = kmv_guest::__bindings::kmv::transform::types::KafkaRecord {
         topic: r.topic.clone(),
         partition: r.partition,
         offset: r.offset,
@@ -75,7 +83,8 @@ fn to_guest(r: &KafkaRecord) -> kmv_guest::Record {
                 value: h.value.clone(),
             })
             .collect(),
-    }
+    };
+    kmv_guest::Record::from_wit(record, form)
 }
 
 fn outcome(o: kmv_guest::Outcome) -> Outcome {

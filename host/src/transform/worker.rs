@@ -1,6 +1,8 @@
 //! One long-lived transform instance and the fault isolation around it.
 
-use super::bindings::{Change, Field, KafkaRecord, Outcome, Transform, TransformPre, v0_1};
+use super::bindings::{
+    Change, Field, KafkaRecord, Outcome, Transform, TransformPre, ValueForm, v0_1, v0_2,
+};
 use super::error::TransformError;
 use super::host::{CallClock, State, on_deadline};
 use super::limiter::MemoryExceeded;
@@ -44,6 +46,7 @@ pub(crate) struct Shared {
 /// The component, linked and ready to instantiate, by contract version.
 pub(crate) enum Pre {
     Current(TransformPre<State>),
+    V0_2(v0_2::TransformPre<State>),
     V0_1(v0_1::TransformPre<State>),
     /// The seed transform compiled into the host (benchmarks only).
     #[cfg(feature = "bench-native-seed")]
@@ -53,7 +56,12 @@ pub(crate) enum Pre {
 /// An instance's exports, by contract version.
 enum Bindings {
     Current(Transform),
-    /// `process` of a 0.1.0 component, called with 0.2.0 records (the
+    /// `process` of a 0.2.0 component, called with the 0.3.0 types (the
+    /// same records and outcomes) and no value form.
+    V0_2 {
+        process: Func,
+    },
+    /// `process` of a 0.1.0 component, called with 0.3.0 records (the
     /// same type in both) and returning 0.1.0 outcomes.
     V0_1 {
         process: Func,
@@ -140,6 +148,8 @@ pub struct Worker {
     store: Store<State>,
     bindings: Bindings,
     rebuilds: u64,
+    /// The form of the values of the records being processed.
+    form: ValueForm,
 }
 
 impl std::fmt::Debug for Worker {
@@ -159,7 +169,18 @@ impl Worker {
             store,
             bindings,
             rebuilds: 0,
+            form: ValueForm::Bytes,
         })
+    }
+
+    /// Whether the component takes values as MessagePack (contract 0.3.0).
+    fn reads_message_pack(&self) -> bool {
+        match self.bindings {
+            Bindings::Current(_) => true,
+            Bindings::V0_2 { .. } | Bindings::V0_1 { .. } => false,
+            #[cfg(feature = "bench-native-seed")]
+            Bindings::NativeSeed(_) => true,
+        }
     }
 
     /// How many times the instance was rebuilt after a fault or to give back memory.
@@ -175,6 +196,21 @@ impl Worker {
         &mut self,
         records: &[KafkaRecord],
     ) -> Result<Vec<RecordOutcome>, TransformError> {
+        self.process_in(records, ValueForm::Bytes)
+    }
+
+    /// [`Worker::process`] for records whose values are in `form`. A
+    /// component built for a contract older than 0.3.0 gets MessagePack
+    /// values as the JSON text they stand for.
+    pub fn process_in(
+        &mut self,
+        records: &[KafkaRecord],
+        form: ValueForm,
+    ) -> Result<Vec<RecordOutcome>, TransformError> {
+        if form == ValueForm::MessagePack && !self.reads_message_pack() {
+            return self.process_in(&as_json_text(records), ValueForm::Bytes);
+        }
+        self.form = form;
         let mut out = Vec::with_capacity(records.len());
         let limits = &self.shared.limits;
         let (max_bytes, max_records) = (limits.call_max_bytes, limits.call_max_records);
@@ -248,14 +284,18 @@ impl Worker {
         }
         self.store.data_mut().clock = CallClock::start();
         let called = match &mut self.bindings {
-            Bindings::Current(b) => b.call_process(&mut self.store, records),
+            Bindings::Current(b) => b.call_process(&mut self.store, records, self.form),
+            Bindings::V0_2 { process } => process
+                .typed::<(&[KafkaRecord],), (Vec<Outcome>,)>(&self.store)
+                .and_then(|f| f.call(&mut self.store, (records,)))
+                .map(|(outcomes,)| outcomes),
             Bindings::V0_1 { process } => process
                 .typed::<(&[KafkaRecord],), (Vec<v0_1::Outcome>,)>(&self.store)
                 .and_then(|f| f.call(&mut self.store, (records,)))
                 .map(|(outcomes,)| outcomes.into_iter().map(Outcome::from).collect()),
             #[cfg(feature = "bench-native-seed")]
             Bindings::NativeSeed(seed) => seed
-                .process(records)
+                .process(records, self.form)
                 .map_err(|reason| wasmtime::format_err!("{reason}")),
         };
         called.map_err(|e| classify(&self.shared, self.store.data(), e))
@@ -330,6 +370,16 @@ fn instantiate_version(pre: &Pre, store: &mut Store<State>) -> wasmtime::Result<
             let instance = pre.instance_pre().instantiate(&mut *store)?;
             let bindings = Transform::new(&mut *store, &instance)?;
             (instance, Bindings::Current(bindings))
+        }
+        Pre::V0_2(pre) => {
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            // Checks the export's type once, here, rather than at a first call.
+            instance
+                .get_typed_func::<(&[KafkaRecord],), (Vec<Outcome>,)>(&mut *store, "process")?;
+            let process = instance
+                .get_func(&mut *store, "process")
+                .ok_or_else(|| wasmtime::format_err!("the component exports no `process`"))?;
+            (instance, Bindings::V0_2 { process })
         }
         Pre::V0_1(pre) => {
             let instance = pre.instance_pre().instantiate(&mut *store)?;
@@ -418,6 +468,30 @@ fn last_stderr_line(state: &State) -> Option<String> {
         [.., last] => Some(last.to_string()),
         [] => None,
     }
+}
+
+/// `records` with their MessagePack values as JSON text, for a component
+/// that reads only text. The host wrote the MessagePack itself, so it
+/// converts; were it ever not to, the value is left empty and the
+/// transform's JSON parse fails for that record alone.
+fn as_json_text(records: &[KafkaRecord]) -> Vec<KafkaRecord> {
+    records
+        .iter()
+        .map(|r| {
+            let value = r.value.as_deref().map(|packed| {
+                let mut text = Vec::with_capacity(packed.len() * 2);
+                if let Err(e) = crate::common::msgpack::to_json(packed, &mut text) {
+                    tracing::warn!(topic = r.topic, partition = r.partition, offset = r.offset, error = %e, "A decoded value cannot be written as JSON.");
+                    text.clear();
+                }
+                text
+            });
+            KafkaRecord {
+                value,
+                ..r.clone()
+            }
+        })
+        .collect()
 }
 
 /// Roughly the bytes a record takes in guest memory.

@@ -24,4 +24,5 @@ artifact! {
     EVERY_TYPE => "every_type.wasm",
     ROUTER => "router.wasm",
     CONTRACT_0_1 => "contract_0_1.wasm",
+    CONTRACT_0_2 => "contract_0_2.wasm",
 }

@@ -157,6 +157,8 @@ publish = false
 wit-bindgen = {{ version = "0.61", default-features = false, features = ["macros", "realloc"] }}
 serde = {{ version = "1", features = ["derive"] }}
 serde_json = {{ version = "1", features = ["raw_value", "preserve_order"] }}
+rmp-serde = "1.3"
+serde-transcode = "1.1"
 "#,
         version = env!("CARGO_PKG_VERSION")
     )

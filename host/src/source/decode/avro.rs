@@ -1,15 +1,15 @@
 //! Avro binary (one datum, written with the registry's schema) straight to
-//! JSON text, with the mapping Kafka users expect: unions without the type
-//! wrapper, enums as their symbol, bytes and fixed as base64, logical types as
-//! readable values (see [`Mapping`]). The schema comes from `apache-avro`; the
+//! the MessagePack the transform reads (`pack`), with the mapping Kafka users
+//! expect: unions without the type wrapper, enums as their symbol, bytes and
+//! fixed as base64, logical types as readable values (see [`Mapping`]). The schema comes from `apache-avro`; the
 //! bytes are read here, strictly: a datum that ends early, leaves bytes over
 //! or breaks a rule of the encoding is an error, never a guess.
 
+use super::pack::Pack;
 use super::{DecimalFormat, Mapping, TimestampFormat};
+use crate::common::msgpack::to_json;
 use apache_avro::schema::{Name, Namespace, Schema};
-use base64::Engine as _;
 use std::collections::HashMap;
-use std::io::Write as _;
 
 /// A writer schema, with the named types it and its references define.
 #[derive(Debug)]
@@ -51,14 +51,14 @@ impl AvroSchema {
         Ok(AvroSchema { schema, names })
     }
 
-    /// Decodes one datum of this schema as JSON text into `out`.
-    pub fn to_json(&self, datum: &[u8], mapping: Mapping, out: &mut Vec<u8>) -> Result<(), String> {
+    /// Decodes one datum of this schema as MessagePack into `out`.
+    pub fn to_pack(&self, datum: &[u8], mapping: Mapping, out: &mut Vec<u8>) -> Result<(), String> {
         let mut d = Datum {
             bytes: datum,
             pos: 0,
             names: &self.names,
             mapping,
-            out,
+            out: Pack::new(out),
         };
         d.value(&self.schema, &None, 0)?;
         if d.pos != datum.len() {
@@ -68,6 +68,14 @@ impl AvroSchema {
             ));
         }
         Ok(())
+    }
+
+    /// Decodes one datum of this schema as JSON text into `out` (through
+    /// its MessagePack: the same text either way).
+    pub fn to_json(&self, datum: &[u8], mapping: Mapping, out: &mut Vec<u8>) -> Result<(), String> {
+        let mut packed = Vec::with_capacity(datum.len() * 2);
+        self.to_pack(datum, mapping, &mut packed)?;
+        to_json(&packed, out)
     }
 }
 
@@ -105,7 +113,7 @@ struct Datum<'a, 'o> {
     pos: usize,
     names: &'a HashMap<Name, Schema>,
     mapping: Mapping,
-    out: &'o mut Vec<u8>,
+    out: Pack<'o>,
 }
 
 impl<'a> Datum<'a, '_> {
@@ -157,51 +165,16 @@ impl<'a> Datum<'a, '_> {
         std::str::from_utf8(self.sized()?).map_err(|e| format!("a string is not UTF-8: {e}"))
     }
 
-    fn write_str(&mut self, s: &str) {
-        // Serializing a str into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *self.out, s);
-    }
-
-    fn write_display(&mut self, v: impl std::fmt::Display) {
-        let _ = write!(self.out, "{v}");
-    }
-
-    fn write_base64(&mut self, bytes: &[u8]) {
-        self.out.push(b'"');
-        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.push(b'"');
-    }
-
-    fn write_float(&mut self, v: f64, single: Option<f32>) {
-        if v.is_finite() {
-            match single {
-                Some(f) => {
-                    let _ = serde_json::to_writer(&mut *self.out, &f);
-                }
-                None => {
-                    let _ = serde_json::to_writer(&mut *self.out, &v);
-                }
-            }
-        } else if v.is_nan() {
-            self.out.extend_from_slice(b"\"NaN\"");
-        } else if v > 0.0 {
-            self.out.extend_from_slice(b"\"Infinity\"");
-        } else {
-            self.out.extend_from_slice(b"\"-Infinity\"");
-        }
-    }
-
-    /// Blocks of an array or map: calls `item` for each element.
+    /// Blocks of an array or map: calls `item` for each element; the count.
     fn blocks(
         &mut self,
-        mut item: impl FnMut(&mut Self, usize) -> Result<(), String>,
-    ) -> Result<(), String> {
+        mut item: impl FnMut(&mut Self) -> Result<(), String>,
+    ) -> Result<usize, String> {
         let mut index = 0;
         loop {
             let count = self.long()?;
             if count == 0 {
-                return Ok(());
+                return Ok(index);
             }
             let count = if count < 0 {
                 let _byte_size = self.long()?;
@@ -210,7 +183,7 @@ impl<'a> Datum<'a, '_> {
                 count
             };
             for _ in 0..count {
-                item(self, index)?;
+                item(self)?;
                 index += 1;
             }
         }
@@ -245,35 +218,35 @@ impl<'a> Datum<'a, '_> {
     /// Null, booleans, numbers, bytes, strings, enums and fixed.
     fn primitive(&mut self, schema: &Schema) -> Result<(), String> {
         match schema {
-            Schema::Null => self.out.extend_from_slice(b"null"),
+            Schema::Null => self.out.nil(),
             Schema::Boolean => match self.take(1)?[0] {
-                0 => self.out.extend_from_slice(b"false"),
-                1 => self.out.extend_from_slice(b"true"),
+                0 => self.out.bool(false),
+                1 => self.out.bool(true),
                 b => return Err(format!("{b} is not a boolean (0 or 1)")),
             },
             Schema::Int => {
                 let v = self.int()?;
-                self.write_display(v)
+                self.out.int(v.into())
             }
             Schema::Long => {
                 let v = self.long()?;
-                self.write_display(v)
+                self.out.int(v)
             }
             Schema::Float => {
                 let v = f32::from_le_bytes(self.take(4)?.try_into().unwrap_or_default());
-                self.write_float(f64::from(v), Some(v))
+                self.out.f32(v)
             }
             Schema::Double => {
                 let v = f64::from_le_bytes(self.take(8)?.try_into().unwrap_or_default());
-                self.write_float(v, None)
+                self.out.f64(v)
             }
             Schema::Bytes => {
                 let b = self.sized()?;
-                self.write_base64(b)
+                self.out.base64(b)
             }
             Schema::String => {
                 let s = self.str()?;
-                self.write_str(s)
+                self.out.str(s)
             }
             Schema::Enum(e) => {
                 let i = self.long()?;
@@ -281,11 +254,11 @@ impl<'a> Datum<'a, '_> {
                     .ok()
                     .and_then(|i| e.symbols.get(i))
                     .ok_or_else(|| format!("enum {} has no symbol {i}", e.name.name))?;
-                self.write_str(symbol)
+                self.out.str(symbol)
             }
             Schema::Fixed(f) => {
                 let b = self.take(f.size)?;
-                self.write_base64(b)
+                self.out.base64(b)
             }
             _ => unreachable!("`value` sends only primitive schemas here"),
         }
@@ -296,27 +269,18 @@ impl<'a> Datum<'a, '_> {
     fn complex(&mut self, schema: &Schema, ns: &Namespace, depth: usize) -> Result<(), String> {
         match schema {
             Schema::Array(array) => {
-                self.out.push(b'[');
-                self.blocks(|d, i| {
-                    if i > 0 {
-                        d.out.push(b',');
-                    }
-                    d.value(&array.items, ns, depth + 1)
-                })?;
-                self.out.push(b']');
+                let open = self.out.open_array();
+                let count = self.blocks(|d| d.value(&array.items, ns, depth + 1))?;
+                self.out.close(open, count)?;
             }
             Schema::Map(map) => {
-                self.out.push(b'{');
-                self.blocks(|d, i| {
-                    if i > 0 {
-                        d.out.push(b',');
-                    }
+                let open = self.out.open_map();
+                let count = self.blocks(|d| {
                     let key = d.str()?;
-                    d.write_str(key);
-                    d.out.push(b':');
+                    d.out.str(key);
                     d.value(&map.types, ns, depth + 1)
                 })?;
-                self.out.push(b'}');
+                self.out.close(open, count)?;
             }
             Schema::Union(union) => {
                 let i = self.long()?;
@@ -333,16 +297,11 @@ impl<'a> Datum<'a, '_> {
             }
             Schema::Record(record) => {
                 let inner = record.name.namespace.clone().or_else(|| ns.clone());
-                self.out.push(b'{');
-                for (i, field) in record.fields.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.write_str(&field.name);
-                    self.out.push(b':');
+                self.out.map(record.fields.len());
+                for field in &record.fields {
+                    self.out.str(&field.name);
                     self.value(&field.schema, &inner, depth + 1)?;
                 }
-                self.out.push(b'}');
             }
             Schema::Ref { name } => {
                 let full = name.fully_qualified_name(ns);
@@ -366,8 +325,12 @@ impl<'a> Datum<'a, '_> {
                 };
                 let text = decimal_text(bytes, decimal.scale)?;
                 match self.mapping.decimals {
-                    DecimalFormat::String => self.write_str(&text),
-                    DecimalFormat::Number => self.out.extend_from_slice(text.as_bytes()),
+                    DecimalFormat::String => self.out.str(&text),
+                    // The number a JSON reader takes the text for.
+                    DecimalFormat::Number => match text.parse::<f64>() {
+                        Ok(v) => self.out.f64(v),
+                        Err(e) => return Err(format!("decimal {text}: {e}")),
+                    },
                 }
             }
             Schema::BigDecimal => {
@@ -386,25 +349,23 @@ impl<'a> Datum<'a, '_> {
                             &h[16..20],
                             &h[20..]
                         );
-                        self.write_str(&text)
+                        self.out.str(&text)
                     }
                     _ => {
                         let s = std::str::from_utf8(b)
                             .map_err(|e| format!("a uuid is not UTF-8: {e}"))?;
-                        self.write_str(s)
+                        self.out.str(s)
                     }
                 }
             }
             Schema::Duration => {
                 let b = self.take(12)?;
                 let part = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-                let text = format!(
-                    "{{\"months\":{},\"days\":{},\"milliseconds\":{}}}",
-                    part(0),
-                    part(4),
-                    part(8)
-                );
-                self.out.extend_from_slice(text.as_bytes());
+                self.out.map(3);
+                for (name, at) in [("months", 0), ("days", 4), ("milliseconds", 8)] {
+                    self.out.str(name);
+                    self.out.uint(part(at).into());
+                }
             }
             _ => unreachable!("`value` sends only logical schemas here"),
         }
@@ -418,12 +379,12 @@ impl<'a> Datum<'a, '_> {
             Schema::Date => {
                 let days = self.int()?;
                 if numbers {
-                    self.write_display(days)
+                    self.out.int(days.into())
                 } else {
                     let date = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)
                         .and_then(|d| d.checked_add_signed(chrono::TimeDelta::days(days.into())))
                         .ok_or_else(|| format!("date {days} is out of range"))?;
-                    self.write_str(&date.format("%Y-%m-%d").to_string())
+                    self.out.str(&date.format("%Y-%m-%d").to_string())
                 }
             }
             Schema::TimeMillis => {
@@ -469,7 +430,7 @@ impl<'a> Datum<'a, '_> {
 
     fn time(&mut self, nanos: i64, digits: usize, numbers: bool, raw: i64) -> Result<(), String> {
         if numbers {
-            self.write_display(raw);
+            self.out.int(raw);
             return Ok(());
         }
         let secs = u32::try_from(nanos.div_euclid(1_000_000_000)).ok();
@@ -483,7 +444,7 @@ impl<'a> Datum<'a, '_> {
             frac / 10u32.pow(9 - digits as u32),
             width = digits
         );
-        self.write_str(&text);
+        self.out.str(&text);
         Ok(())
     }
 
@@ -496,7 +457,7 @@ impl<'a> Datum<'a, '_> {
         raw: i64,
     ) -> Result<(), String> {
         if numbers {
-            self.write_display(raw);
+            self.out.int(raw);
             return Ok(());
         }
         let at = at.ok_or_else(|| format!("timestamp {raw} is out of range"))?;
@@ -507,7 +468,7 @@ impl<'a> Datum<'a, '_> {
             if local { "" } else { "Z" },
             width = digits
         );
-        self.write_str(&text);
+        self.out.str(&text);
         Ok(())
     }
 }

@@ -3,9 +3,11 @@
 //! `avro`, `protobuf` and `json_schema` are the Confluent wire format (a zero
 //! byte, the schema id, the encoded value), whose schema the host fetches
 //! from the Schema Registry the first time an id appears and caches, so a
-//! schema that evolves needs no restart. Decoded records reach the transform
-//! as JSON text, so a transform written for JSON records (the SDK's
-//! `Record::json`, `json_row`, `json_object`) reads them unchanged.
+//! schema that evolves needs no restart. Decoded Avro and Protobuf values
+//! reach the transform as MessagePack (contract 0.3.0; older transforms get
+//! its JSON text), decoded keys as JSON text, so a transform written for
+//! JSON records (the SDK's `Record::json`, `json_row`, `json_object`) reads
+//! them unchanged.
 //!
 //! A record that cannot be decoded (no magic byte, an id the registry does
 //! not know, bytes that do not match the schema) fails alone, as a
@@ -13,28 +15,33 @@
 //! for as long as it lasts while the batch waits: consumption is paused and
 //! polling goes on, so the consumer keeps its partitions.
 //!
-//! - `wire`: the framing; `registry`: the client; `avro`, `protobuf`: the
-//!   decoders to JSON; `json_schema`: the validator of JSON Schema payloads.
+//! - `wire`: the framing; `registry`: the client; `avro` (with `pack`),
+//!   `protobuf`: the decoders, to MessagePack or JSON; `json_schema`: the
+//!   validator of JSON Schema payloads.
 
 mod avro;
+mod batch;
 #[cfg(feature = "json-schema")]
 mod json_schema;
 #[cfg(not(feature = "json-schema"))]
 #[path = "json_schema_off.rs"]
 mod json_schema;
+mod pack;
 mod protobuf;
 pub mod registry;
 pub mod wire;
 
+pub use crate::common::msgpack::to_json;
+pub use batch::Decoded;
 pub use registry::RegistryConfig;
 
-use super::{Source, SourceError, TopicPartition};
+use super::{Source, SourceError};
 use crate::common::invalid::Invalid;
 use crate::common::retry::RetryPolicy;
-use crate::transform::KafkaRecord;
+use crate::transform::{KafkaRecord, ValueForm};
 use registry::{FetchError, RawSchema, Registry};
 use serde::Deserialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -49,9 +56,11 @@ pub enum Format {
     Json,
     /// Any bytes, handed to the transform as they are.
     Raw,
-    /// Avro in the Confluent wire format, decoded to JSON.
+    /// Avro in the Confluent wire format, decoded (values to MessagePack,
+    /// keys to JSON).
     Avro,
-    /// Protobuf in the Confluent wire format, decoded to JSON.
+    /// Protobuf in the Confluent wire format, decoded (values to
+    /// MessagePack, keys to JSON).
     Protobuf,
     /// JSON in the Confluent wire format (JSON Schema): the framing is taken
     /// off and the payload validated against the schema.
@@ -62,6 +71,15 @@ impl Format {
     /// Whether the bytes are handed on as they are.
     pub fn passes_through(self) -> bool {
         matches!(self, Format::Json | Format::Raw)
+    }
+
+    /// The form values of this format reach the transform in: MessagePack
+    /// for Avro and Protobuf, bytes (as consumed, or JSON text) for the others.
+    pub fn value_form(self) -> ValueForm {
+        match self {
+            Format::Avro | Format::Protobuf => ValueForm::MessagePack,
+            _ => ValueForm::Bytes,
+        }
     }
 
     fn as_str(self) -> &'static str {
@@ -230,6 +248,11 @@ impl Decoder {
         )))
     }
 
+    /// The form of the values it decodes to.
+    pub fn value_form(&self) -> ValueForm {
+        self.value.value_form()
+    }
+
     /// A decoder with schemas from `schemas`.
     pub fn new(key: Format, value: Format, mapping: Mapping, schemas: Schemas) -> Decoder {
         Decoder {
@@ -310,7 +333,8 @@ impl Decoder {
         }
     }
 
-    /// Decodes one key or value (`what`) of `format`.
+    /// Decodes one key or value (`what`) of `format`: a value in
+    /// `format.value_form()`, a key as text (JSON).
     fn payload(
         &mut self,
         format: Format,
@@ -341,9 +365,17 @@ impl Decoder {
         }
         let mut out = Vec::with_capacity(bytes.len() * 2);
         let decoded = match parsed {
+            Parsed::Avro(s) if what == "value" => s.to_pack(framed.body, self.mapping, &mut out),
             Parsed::Avro(s) => s.to_json(framed.body, self.mapping, &mut out),
-            Parsed::Protobuf(s) => wire::message_indexes(framed.body)
-                .and_then(|(indexes, message)| s.to_json(&indexes, message, &mut out)),
+            Parsed::Protobuf(s) => {
+                wire::message_indexes(framed.body).and_then(|(indexes, message)| {
+                    if what == "value" {
+                        s.to_pack(&indexes, message, &mut out)
+                    } else {
+                        s.to_json(&indexes, message, &mut out)
+                    }
+                })
+            }
             Parsed::Json(s) => s
                 .check(framed.body)
                 .map(|()| out.extend_from_slice(framed.body)),
@@ -403,82 +435,6 @@ impl Decoder {
     }
 }
 
-/// A polled batch with its records decoded for the transform.
-#[derive(Debug, Default)]
-pub struct Decoded {
-    /// The records as consumed: their offsets are committed, and a failed
-    /// one is dead-lettered with these bytes.
-    pub records: Vec<KafkaRecord>,
-    /// `None`: the formats pass through (the transform reads `records`).
-    /// Else, per record of `records`, why it could not be decoded; and the
-    /// decoded records, in order, of those that could.
-    decoded: Option<(Vec<Option<String>>, Vec<KafkaRecord>)>,
-}
-
-impl Decoded {
-    /// A batch whose formats pass through.
-    pub fn unchanged(records: Vec<KafkaRecord>) -> Decoded {
-        Decoded {
-            records,
-            decoded: None,
-        }
-    }
-
-    /// A batch decoded by [`Decoder`] (`results` one per record).
-    pub fn from_results(
-        records: Vec<KafkaRecord>,
-        results: Vec<Result<KafkaRecord, String>>,
-    ) -> Decoded {
-        let mut failures = Vec::with_capacity(records.len());
-        let mut good = Vec::with_capacity(records.len());
-        for result in results {
-            match result {
-                Ok(r) => {
-                    failures.push(None);
-                    good.push(r);
-                }
-                Err(e) => failures.push(Some(e)),
-            }
-        }
-        Decoded {
-            records,
-            decoded: Some((failures, good)),
-        }
-    }
-
-    /// The records the transform reads: the decoded ones, in order.
-    pub fn transform_input(&self) -> &[KafkaRecord] {
-        match &self.decoded {
-            None => &self.records,
-            Some((_, good)) => good,
-        }
-    }
-
-    /// The transform's `outcomes` (one per [`transform_input`](Self::transform_input)
-    /// record) placed beside `records`: `Err(reason)` for a record that
-    /// could not be decoded.
-    pub fn place<T>(&self, outcomes: Vec<T>) -> Vec<Result<T, String>> {
-        let Some((failures, _)) = &self.decoded else {
-            return outcomes.into_iter().map(Ok).collect();
-        };
-        let mut outcomes = outcomes.into_iter();
-        failures
-            .iter()
-            .map(|failure| match failure {
-                Some(reason) => Err(reason.clone()),
-                None => outcomes.next().ok_or_else(|| {
-                    "the transform returned fewer outcomes than records".to_string()
-                }),
-            })
-            .collect()
-    }
-
-    fn drop_partitions(&mut self, revoked: &BTreeSet<TopicPartition>) {
-        self.records
-            .retain(|r| !revoked.contains(&(r.topic.clone(), r.partition)));
-    }
-}
-
 /// How a registry that cannot be reached is retried: forever, 200 ms
 /// doubling to 10 s, with jitter.
 fn outage_policy() -> RetryPolicy {
@@ -516,7 +472,8 @@ impl Source {
             }
             match decoder.all(&batch.records) {
                 Ok(results) => {
-                    batch = Decoded::from_results(std::mem::take(&mut batch.records), results);
+                    let records = std::mem::take(&mut batch.records);
+                    batch = Decoded::from_results(records, results, decoder.value_form());
                     break;
                 }
                 Err(BatchError::Refused(e)) => return Err(SourceError::Registry(e)),

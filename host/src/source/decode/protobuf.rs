@@ -88,20 +88,48 @@ impl ProtoSchema {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
+        let (name, message) = self.decode(indexes, bytes)?;
+        message
+            .serialize_with_options(&mut serde_json::Serializer::new(out), &options())
+            .map_err(|e| format!("{name} cannot be written as JSON: {e}"))
+    }
+
+    /// Decodes the message at `indexes` from `bytes` as MessagePack into
+    /// `out`, with the JSON mapping (the serializer says it is human
+    /// readable, so bytes are base64 text and well-known types their JSON
+    /// form, as in [`ProtoSchema::to_json`]).
+    pub fn to_pack(
+        &self,
+        indexes: &[usize],
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let (name, message) = self.decode(indexes, bytes)?;
+        let mut serializer = rmp_serde::Serializer::new(out)
+            .with_struct_map()
+            .with_human_readable();
+        message
+            .serialize_with_options(&mut serializer, &options())
+            .map_err(|e| format!("{name} cannot be written as MessagePack: {e}"))
+    }
+
+    fn decode(&self, indexes: &[usize], bytes: &[u8]) -> Result<(String, DynamicMessage), String> {
         let descriptor = self.message(indexes)?;
         let name = descriptor.full_name().to_string();
         let message = DynamicMessage::decode(descriptor, bytes)
             .map_err(|e| format!("the bytes are not a {name} message: {e}"))?;
-        let options = SerializeOptions::new()
-            .stringify_64_bit_integers(false)
-            .use_proto_field_name(true)
-            .skip_default_fields(false)
-            .use_enum_numbers(false);
-        let mut serializer = serde_json::Serializer::new(out);
-        message
-            .serialize_with_options(&mut serializer, &options)
-            .map_err(|e| format!("{name} cannot be written as JSON: {e}"))
+        Ok((name, message))
     }
+}
+
+/// The JSON mapping Kafka users expect: .proto field names, zero values
+/// written, 64-bit integers as numbers, enums by name.
+fn options() -> SerializeOptions {
+    SerializeOptions::new()
+        .stringify_64_bit_integers(false)
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .use_enum_numbers(false)
 }
 
 #[cfg(test)]
@@ -123,9 +151,19 @@ message Article {
 }
 "#;
 
+    /// The message as JSON text; checks that its MessagePack (what a 0.3.0
+    /// transform gets) converts to the same text.
     fn json(schema: &ProtoSchema, indexes: &[usize], bytes: &[u8]) -> Result<String, String> {
         let mut out = Vec::new();
         schema.to_json(indexes, bytes, &mut out)?;
+        let mut packed = Vec::new();
+        schema.to_pack(indexes, bytes, &mut packed).unwrap();
+        let mut text = Vec::new();
+        crate::source::decode::to_json(&packed, &mut text).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&text),
+            String::from_utf8_lossy(&out)
+        );
         Ok(String::from_utf8(out).unwrap())
     }
 

@@ -17,7 +17,7 @@ fn avro_decoder() -> Decoder {
 }
 
 #[test]
-fn framed_avro_becomes_json_and_bad_records_fail_alone() {
+fn framed_avro_becomes_message_pack_and_bad_records_fail_alone() {
     let mut d = avro_decoder();
     // id 3 (zigzag 6), v = [1.5] (one block of 1, then the end).
     let mut good = vec![6, 2];
@@ -30,10 +30,33 @@ fn framed_avro_becomes_json_and_bad_records_fail_alone() {
         record(3, None),
     ];
     let results = d.decode_now(&records).unwrap();
-    assert_eq!(
-        results[0].as_ref().unwrap().value.as_deref(),
-        Some(&br#"{"id":3,"v":[1.5]}"#[..])
+    assert_eq!(d.value_form(), ValueForm::MessagePack);
+    // A map of 2: "id" 3, "v" an array (full-width header, count 1) of f32 1.5.
+    let mut packed = vec![
+        0x82, 0xa2, b'i', b'd', 3, 0xa1, b'v', 0xdd, 0, 0, 0, 1, 0xca,
+    ];
+    packed.extend_from_slice(&1.5f32.to_be_bytes());
+    let value = results[0].as_ref().unwrap().value.clone().unwrap();
+    assert_eq!(value, packed);
+    let mut text = Vec::new();
+    to_json(&value, &mut text).unwrap();
+    assert_eq!(text, br#"{"id":3,"v":[1.5]}"#);
+    // A key is decoded to JSON text, whatever the value's form.
+    let mut keyed = Decoder::new(
+        Format::Avro,
+        Format::Json,
+        Mapping::default(),
+        Schemas::File {
+            kind: "AVRO".into(),
+            text: ARTICLE.into(),
+        },
     );
+    let mut r = record(4, Some(b"{}".to_vec()));
+    r.key = Some(wire::frame(9, &good));
+    let keyed = keyed.decode_now(&[r]).unwrap();
+    let keyed = keyed[0].as_ref().unwrap();
+    assert_eq!(keyed.key.as_deref(), Some(&br#"{"id":3,"v":[1.5]}"#[..]));
+    assert_eq!(keyed.value.as_deref(), Some(&b"{}"[..]));
     let reason = results[1].as_ref().unwrap_err();
     assert!(reason.contains("magic byte 0"), "{reason}");
     assert!(
@@ -44,7 +67,7 @@ fn framed_avro_becomes_json_and_bad_records_fail_alone() {
     // A tombstone stays a tombstone.
     assert_eq!(results[3].as_ref().unwrap().value, None);
 
-    let batch = Decoded::from_results(records, results);
+    let batch = Decoded::from_results(records, results, d.value_form());
     assert_eq!(batch.transform_input().len(), 2);
     let placed = batch.place(vec!["a", "b"]);
     assert_eq!(placed[0], Ok("a"));
