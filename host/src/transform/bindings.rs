@@ -151,28 +151,23 @@ impl From<v0_1::kmv::transform::types::Field> for Field {
     }
 }
 
-impl From<v0_2::kmv::transform::types::Level> for Level {
-    fn from(l: v0_2::kmv::transform::types::Level) -> Level {
-        use v0_2::kmv::transform::types::Level as L;
-        match l {
-            L::Trace => Level::Trace,
-            L::Debug => Level::Debug,
-            L::Info => Level::Info,
-            L::Warn => Level::Warn,
-            L::Error => Level::Error,
+/// An older version's log level (the same enum in every version).
+macro_rules! level_from {
+    ($version:ident) => {
+        impl From<$version::kmv::transform::types::Level> for Level {
+            fn from(l: $version::kmv::transform::types::Level) -> Level {
+                use $version::kmv::transform::types::Level as L;
+                match l {
+                    L::Trace => Level::Trace,
+                    L::Debug => Level::Debug,
+                    L::Info => Level::Info,
+                    L::Warn => Level::Warn,
+                    L::Error => Level::Error,
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<v0_1::kmv::transform::types::Level> for Level {
-    fn from(l: v0_1::kmv::transform::types::Level) -> Level {
-        use v0_1::kmv::transform::types::Level as L;
-        match l {
-            L::Trace => Level::Trace,
-            L::Debug => Level::Debug,
-            L::Info => Level::Info,
-            L::Warn => Level::Warn,
-            L::Error => Level::Error,
-        }
-    }
-}
+level_from!(v0_2);
+level_from!(v0_1);

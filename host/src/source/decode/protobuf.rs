@@ -88,10 +88,8 @@ impl ProtoSchema {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let (name, message) = self.decode(indexes, bytes)?;
-        message
-            .serialize_with_options(&mut serde_json::Serializer::new(out), &options())
-            .map_err(|e| format!("{name} cannot be written as JSON: {e}"))
+        let serializer = &mut serde_json::Serializer::new(out);
+        self.write(indexes, bytes, serializer, "JSON")
     }
 
     /// Decodes the message at `indexes` from `bytes` as MessagePack into
@@ -104,21 +102,29 @@ impl ProtoSchema {
         bytes: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
-        let (name, message) = self.decode(indexes, bytes)?;
-        let mut serializer = rmp_serde::Serializer::new(out)
+        let serializer = &mut rmp_serde::Serializer::new(out)
             .with_struct_map()
             .with_human_readable();
-        message
-            .serialize_with_options(&mut serializer, &options())
-            .map_err(|e| format!("{name} cannot be written as MessagePack: {e}"))
+        self.write(indexes, bytes, serializer, "MessagePack")
     }
 
-    fn decode(&self, indexes: &[usize], bytes: &[u8]) -> Result<(String, DynamicMessage), String> {
+    /// Decodes the message at `indexes` from `bytes` and writes it with
+    /// `serializer` (`form` names what it writes, for the error).
+    fn write<S: serde::Serializer>(
+        &self,
+        indexes: &[usize],
+        bytes: &[u8],
+        serializer: S,
+        form: &str,
+    ) -> Result<(), String> {
         let descriptor = self.message(indexes)?;
         let name = descriptor.full_name().to_string();
         let message = DynamicMessage::decode(descriptor, bytes)
             .map_err(|e| format!("the bytes are not a {name} message: {e}"))?;
-        Ok((name, message))
+        message
+            .serialize_with_options(serializer, &options())
+            .map(|_| ())
+            .map_err(|e| format!("{name} cannot be written as {form}: {e}"))
     }
 }
 
