@@ -1,4 +1,5 @@
-//! Avro (Confluent-framed, decoded natively in the host, handed over typed)
+//! Avro (Confluent-framed, decoded natively in the host and handed over typed,
+//! or decoded in the guest)
 //! against plain JSON, for the seed records at dim 8 and 768, through the
 //! `seed` transform (wasm). Records per second of host decode + transform;
 //! figures printed, not asserted. Run: `cargo bench -p kmv-host --bench formats`.
@@ -121,7 +122,19 @@ fn main() {
     let engine = TransformEngine::builder(Path::new(module), &config)
         .load()
         .expect("loading seed.wasm");
-    let mut worker = engine.worker().unwrap();
+    let mut seed = engine.worker().unwrap();
+    // Decoding in the guest instead: the framed bytes handed over as they
+    // are, apache-avro compiled into the transform.
+    let module = kmv_test_artifacts::AVRO_IN_GUEST;
+    let config: TransformConfig = toml::from_str(&format!(
+        "module = {module:?}\n[config]\nschema = {:?}",
+        SCHEMA.replace('\n', " ")
+    ))
+    .unwrap();
+    let engine = TransformEngine::builder(Path::new(module), &config)
+        .load()
+        .expect("loading avro_in_guest.wasm");
+    let mut in_guest = engine.worker().unwrap();
     let mut decoder = Decoder::new(
         Format::Raw,
         Format::Avro,
@@ -131,26 +144,30 @@ fn main() {
             text: SCHEMA.into(),
         },
     );
-    println!("seed records through the seed transform (wasm), best of 5 runs, records per second");
+    println!("seed records, best of 5 runs, records per second");
     println!(
-        "json: JSON records; avro: decoded in the host and handed over typed (MessagePack, contract 0.3.0); \
-         avro-as-text: decoded and handed over as JSON text (contracts 0.1.0 / 0.2.0); \
-         +body: and the rows written as the request body (checked against the collection schema)"
+        "json: JSON records through the seed transform (wasm); avro: decoded in the host and handed over typed \
+         (MessagePack, contract 0.3.0) to the seed transform; as-text: decoded in the host and handed over as \
+         JSON text (contracts 0.1.0 / 0.2.0); in-guest: the framed bytes handed over, decoded in the transform \
+         (apache-avro in wasm); host-decode: the host's decode alone; +body: and the rows written as the \
+         request body (checked against the collection schema)"
     );
     println!(
-        "{:<5} {:>7} {:>9} {:>9} {:>10} {:>10} {:>13} {:>11} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<4} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>10} {:>10} {:>10} {:>10} {:>9}",
         "dim",
-        "records",
+        "recs",
         "json B",
         "avro B",
         "json",
         "avro",
-        "avro-as-text",
-        "decode",
+        "as-text",
+        "in-guest",
+        "host-decode",
         "avro/json",
         "json+body",
         "avro+body",
         "text+body",
+        "guest+body",
         "avro/json"
     );
     for (dim, n) in [(8usize, 50_000usize), (768, 5_000)] {
@@ -165,26 +182,32 @@ fn main() {
         let mut body = Vec::new();
         let chunk = 500;
         let form = decoder.value_form();
-        // One path over every chunk; `body`: also write the request body.
-        let mut run = |path: Path3, with_body: bool| {
+        // The same rows either way (the vector as f32s from both), so the
+        // two do the same work.
+        let first = &avro[..chunk];
+        assert_eq!(
+            in_guest.process(first).unwrap(),
+            through(&mut seed, &mut decoder, Way::Avro, first, form)
+        );
+        // One path over every chunk; `with_body`: also write the request body.
+        let mut run = |path: Way, with_body: bool| {
             best_of(5, || {
                 for c in match path {
-                    Path3::Json => json.chunks(chunk),
+                    Way::Json => json.chunks(chunk),
                     _ => avro.chunks(chunk),
                 } {
-                    let out = through(&mut worker, &mut decoder, path, c, form);
+                    let out = match path {
+                        Way::InGuest => in_guest.process(c).unwrap(),
+                        _ => through(&mut seed, &mut decoder, path, c, form),
+                    };
                     if with_body {
                         encode(&encoder, &out, &mut body);
                     }
                 }
             })
         };
-        let t_json = run(Path3::Json, false);
-        let t_avro = run(Path3::Avro, false);
-        let t_text = run(Path3::AvroAsText, false);
-        let t_json_body = run(Path3::Json, true);
-        let t_avro_body = run(Path3::Avro, true);
-        let t_text_body = run(Path3::AvroAsText, true);
+        let t = [Way::Json, Way::Avro, Way::AsText, Way::InGuest].map(|w| run(w, false));
+        let b = [Way::Json, Way::Avro, Way::AsText, Way::InGuest].map(|w| run(w, true));
         let t_decode = best_of(5, || {
             for c in avro.chunks(chunk) {
                 decoder.decode_now(c).unwrap();
@@ -192,49 +215,52 @@ fn main() {
         });
         let rate = |t: Duration| n as f64 / t.as_secs_f64();
         println!(
-            "{:<5} {:>7} {:>9} {:>9} {:>10.0} {:>10.0} {:>13.0} {:>11.0} {:>9.2}x {:>10.0} {:>10.0} {:>10.0} {:>9.2}x",
+            "{:<4} {:>6} {:>6} {:>6} {:>9.0} {:>9.0} {:>9.0} {:>9.0} {:>11.0} {:>8.2}x {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>8.2}x",
             dim,
             n,
             size(&json),
             size(&avro),
-            rate(t_json),
-            rate(t_avro),
-            rate(t_text),
+            rate(t[0]),
+            rate(t[1]),
+            rate(t[2]),
+            rate(t[3]),
             rate(t_decode),
-            rate(t_avro) / rate(t_json),
-            rate(t_json_body),
-            rate(t_avro_body),
-            rate(t_text_body),
-            rate(t_avro_body) / rate(t_json_body)
+            rate(t[1]) / rate(t[0]),
+            rate(b[0]),
+            rate(b[1]),
+            rate(b[2]),
+            rate(b[3]),
+            rate(b[1]) / rate(b[0])
         );
     }
 }
 
-/// How a chunk reaches the transform.
+/// How a chunk reaches a transform.
 #[derive(Debug, Clone, Copy)]
-enum Path3 {
+enum Way {
     Json,
     Avro,
-    AvroAsText,
+    AsText,
+    InGuest,
 }
 
 fn through(
     worker: &mut Worker,
     decoder: &mut Decoder,
-    path: Path3,
+    path: Way,
     chunk: &[KafkaRecord],
     form: kmv_host::transform::ValueForm,
 ) -> Vec<RecordOutcome> {
     match path {
-        Path3::Json => worker.process(chunk).unwrap(),
-        Path3::Avro => {
+        Way::Json | Way::InGuest => worker.process(chunk).unwrap(),
+        Way::Avro => {
             let decoded =
                 Decoded::from_results(chunk.to_vec(), decoder.decode_now(chunk).unwrap(), form);
             worker
                 .process_in(decoded.transform_input(), decoded.form())
                 .unwrap()
         }
-        Path3::AvroAsText => {
+        Way::AsText => {
             let decoded =
                 Decoded::from_results(chunk.to_vec(), decoder.decode_now(chunk).unwrap(), form);
             let text: Vec<KafkaRecord> = decoded

@@ -24,6 +24,7 @@ const GUESTS: &[&str] = &[
     "router",
     "contract-0-1",
     "contract-0-2",
+    "avro-in-guest",
 ];
 
 fn main() {

@@ -25,4 +25,5 @@ artifact! {
     ROUTER => "router.wasm",
     CONTRACT_0_1 => "contract_0_1.wasm",
     CONTRACT_0_2 => "contract_0_2.wasm",
+    AVRO_IN_GUEST => "avro_in_guest.wasm",
 }
