@@ -144,5 +144,5 @@ fn native_seed_is_named_as_such() {
         "{}",
         native.identity().short()
     );
-    assert_eq!(native.contract(), Contract::V0_2);
+    assert_eq!(native.contract(), Contract::V0_3);
 }
