@@ -487,8 +487,13 @@ fn as_json_text(records: &[KafkaRecord]) -> Vec<KafkaRecord> {
                 text
             });
             KafkaRecord {
+                topic: r.topic.clone(),
+                partition: r.partition,
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key.clone(),
                 value,
-                ..r.clone()
+                headers: r.headers.clone(),
             }
         })
         .collect()
